@@ -1,0 +1,64 @@
+use super::{answer, Failure, ParseError, Request, RequestKind, Response, ResponseSender, SendError, Success};
+use serde_json::Value;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// Why an invocation ends in an error (which makes Lambda retry it).
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error(transparent)]
+    NotARequest(ParseError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// The instant by which the handler must have finished so that the answer, with all of its
+/// delivery attempts, still goes out before the Lambda deadline.
+pub fn answer_by(deadline: SystemTime, sender: &ResponseSender) -> Instant {
+    let left = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    let reserve = sender.worst_case() + Duration::from_secs(1);
+    Instant::now() + left.saturating_sub(reserve)
+}
+
+/// Handles one Lambda invocation carrying a custom-resource request: parses it, runs
+/// `handler` and answers. Returns an error only when no answer could be delivered, so that
+/// Lambda's retry of the asynchronous invocation gets another chance.
+pub async fn handle_invocation<F, Fut>(
+    event: Value,
+    deadline: SystemTime,
+    sender: &ResponseSender,
+    handler: F,
+) -> Result<Response, InvocationError>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Success, Failure>> + Send + 'static,
+{
+    let by = answer_by(deadline, sender);
+    match Request::parse(event) {
+        Ok(request) => {
+            tracing::info!(
+                request_type = request.kind_name(),
+                resource_type = %request.resource_type,
+                logical_resource_id = %request.logical_resource_id,
+                physical_resource_id = request.physical_id().unwrap_or(""),
+                request_id = %request.request_id,
+                "custom-resource request"
+            );
+            Ok(answer(request, by, sender, handler).await?)
+        }
+        Err(ParseError::PropertiesNotAMap(request)) => {
+            let reason = "ResourceProperties must be a map of property names to values";
+            Ok(answer(*request, by, sender, |_| async move { Err(Failure::new(reason)) }).await?)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "event is not a custom-resource request; nothing to answer");
+            Err(InvocationError::NotARequest(e))
+        }
+    }
+}
+
+/// True when the request is a Delete (used by dispatchers for unknown resource types).
+pub fn is_delete(request: &Request) -> bool {
+    matches!(request.kind, RequestKind::Delete { .. })
+}

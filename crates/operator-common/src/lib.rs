@@ -1,0 +1,8 @@
+//! What the operator's Lambda functions share: the CloudFormation custom-resource protocol,
+//! typed reading of string-valued properties and settings, AWS client configuration and logging.
+
+pub mod aws;
+pub mod custom_resource;
+pub mod logging;
+pub mod properties;
+pub mod settings;

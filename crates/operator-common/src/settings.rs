@@ -1,0 +1,107 @@
+//! Settings of the event-driven functions, read from environment variables. A missing or
+//! malformed setting is an error naming the variable, raised at start.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("setting {name} is required (environment variable)")]
+    Missing { name: String },
+    #[error("setting {name} is {value:?}: {expected}")]
+    Invalid {
+        name: String,
+        value: String,
+        expected: String,
+    },
+}
+
+/// Reads settings through a lookup function, so that tests need not touch the process env.
+pub struct Settings<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Settings<fn(&str) -> Option<String>> {
+    pub fn from_env() -> Self {
+        Settings {
+            lookup: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    pub fn with_lookup(lookup: F) -> Self {
+        Settings { lookup }
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &str) -> Result<String, SettingError> {
+        self.get(name).ok_or_else(|| SettingError::Missing { name: name.into() })
+    }
+
+    pub fn string_or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn parsed_or<T: FromStr + Display>(&self, name: &str, default: T) -> Result<T, SettingError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| SettingError::Invalid {
+                name: name.into(),
+                value: v,
+                expected: format!("expected a value like {default}"),
+            }),
+        }
+    }
+
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, SettingError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(SettingError::Invalid {
+                name: name.into(),
+                value: v,
+                expected: "expected true or false".into(),
+            }),
+        }
+    }
+
+    /// A comma-separated list; empty when unset.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_malformed_settings_name_the_variable() {
+        let s = Settings::with_lookup(|n| match n {
+            "KEEP_IMAGES" => Some("ten".into()),
+            "DRY_RUN" => Some("TRUE".into()),
+            "PROTECTED_TAGS" => Some("prod, ,stable".into()),
+            _ => None,
+        });
+        assert_eq!(
+            s.required("CLUSTER_NAME"),
+            Err(SettingError::Missing { name: "CLUSTER_NAME".into() })
+        );
+        assert!(s.parsed_or("KEEP_IMAGES", 10u32).unwrap_err().to_string().contains("KEEP_IMAGES"));
+        assert_eq!(s.parsed_or("ABSENT", 3u32), Ok(3));
+        assert_eq!(s.bool_or("DRY_RUN", false), Ok(true));
+        assert_eq!(s.list("PROTECTED_TAGS"), vec!["prod", "stable"]);
+    }
+}

@@ -1,0 +1,55 @@
+use aws_config::SdkConfig;
+use tokio::time::Instant;
+
+/// The AWS clients the resources use, built once per execution environment.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ecr: aws_sdk_ecr::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub scaling: aws_sdk_applicationautoscaling::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub region: String,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        Clients {
+            ecr: aws_sdk_ecr::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            scaling: aws_sdk_applicationautoscaling::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+/// What a handler works with: the clients, how to watch a rollout, and when it must answer.
+pub struct Env {
+    pub clients: Clients,
+    pub rollouts: Box<dyn crate::service::RolloutWatcher>,
+    /// The handler must have answered by then (the protocol layer keeps time for the PUT).
+    pub answer_by: Instant,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use aws_config::{BehaviorVersion, Region};
+
+    /// Clients that are never sent anything: for building requests in unit tests.
+    fn offline_config() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build()
+    }
+
+    pub fn offline_ecs() -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&offline_config())
+    }
+
+    pub fn offline_scaling() -> aws_sdk_applicationautoscaling::Client {
+        aws_sdk_applicationautoscaling::Client::new(&offline_config())
+    }
+}

@@ -1,0 +1,341 @@
+//! Reading and changing the load balancer through Elastic Load Balancing v2.
+
+use super::plan::{Action, Current, ListenerAction, ListenerSpec, ListenerState, LoadBalancerState, Plan, TargetGroupState};
+use super::properties::{HealthCheck, LoadBalancerSpec};
+use crate::error::{AwsContext, Result};
+use aws_sdk_elasticloadbalancingv2::types::{
+    ActionTypeEnum, Certificate, LoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, TargetGroup, TargetTypeEnum,
+};
+use aws_sdk_elasticloadbalancingv2::types::Action as ElbAction;
+use aws_sdk_elasticloadbalancingv2::Client;
+use operator_common::custom_resource::Success;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn lb_state(lb: &LoadBalancer) -> LoadBalancerState {
+    LoadBalancerState {
+        arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
+        name: lb.load_balancer_name().unwrap_or_default().to_string(),
+        scheme: lb.scheme().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        vpc_id: lb.vpc_id().unwrap_or_default().to_string(),
+        subnets: lb
+            .availability_zones()
+            .iter()
+            .filter_map(|az| az.subnet_id().map(str::to_string))
+            .collect(),
+        security_groups: lb.security_groups().to_vec(),
+        dns_name: lb.dns_name().unwrap_or_default().to_string(),
+        hosted_zone_id: lb.canonical_hosted_zone_id().unwrap_or_default().to_string(),
+    }
+}
+
+fn tg_state(tg: &TargetGroup) -> TargetGroupState {
+    TargetGroupState {
+        arn: tg.target_group_arn().unwrap_or_default().to_string(),
+        port: tg.port().unwrap_or_default(),
+        vpc_id: tg.vpc_id().unwrap_or_default().to_string(),
+        health_check: HealthCheck {
+            path: tg.health_check_path().unwrap_or("/").to_string(),
+            healthy_threshold: tg.healthy_threshold_count().unwrap_or_default(),
+            unhealthy_threshold: tg.unhealthy_threshold_count().unwrap_or_default(),
+            interval_seconds: tg.health_check_interval_seconds().unwrap_or_default(),
+            timeout_seconds: tg.health_check_timeout_seconds().unwrap_or_default(),
+        },
+    }
+}
+
+async fn load_balancer_named(elb: &Client, name: &str) -> Result<Option<LoadBalancerState>> {
+    match elb.describe_load_balancers().names(name).send().await {
+        Ok(out) => Ok(out.load_balancers().first().map(lb_state)),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) => Ok(None),
+        Err(e) => Err(e).context("elasticloadbalancing:DescribeLoadBalancers"),
+    }
+}
+
+async fn target_group_named(elb: &Client, name: &str) -> Result<Option<TargetGroupState>> {
+    match elb.describe_target_groups().names(name).send().await {
+        Ok(out) => Ok(out.target_groups().first().map(tg_state)),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_target_group_not_found_exception()) => Ok(None),
+        Err(e) => Err(e).context("elasticloadbalancing:DescribeTargetGroups"),
+    }
+}
+
+async fn listeners_of(elb: &Client, lb_arn: &str) -> Result<Vec<ListenerState>> {
+    let out = elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .context("elasticloadbalancing:DescribeListeners")?;
+    Ok(out
+        .listeners()
+        .iter()
+        .map(|l| ListenerState {
+            arn: l.listener_arn().unwrap_or_default().to_string(),
+            spec: ListenerSpec {
+                port: l.port().unwrap_or_default(),
+                protocol: l.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                certificate_arn: l.certificates().first().and_then(|c| c.certificate_arn().map(str::to_string)),
+                action: match l.default_actions().first().and_then(|a| a.r#type()) {
+                    Some(ActionTypeEnum::Redirect) => ListenerAction::RedirectToHttps,
+                    _ => ListenerAction::Forward,
+                },
+            },
+        })
+        .collect())
+}
+
+/// What exists under the spec's names.
+pub async fn read(elb: &Client, spec: &LoadBalancerSpec) -> Result<Current> {
+    let load_balancer = load_balancer_named(elb, &spec.name).await?;
+    let target_group = target_group_named(elb, &spec.target_group_name()).await?;
+    let listeners = match &load_balancer {
+        Some(lb) => listeners_of(elb, &lb.arn).await?,
+        None => Vec::new(),
+    };
+    Ok(Current {
+        load_balancer,
+        target_group,
+        listeners,
+    })
+}
+
+/// What a Delete of `physical_id` would remove. An id that is not an ARN was never created.
+pub async fn read_for_delete(elb: &Client, physical_id: &str, tg_name: Option<&str>) -> Result<Current> {
+    let load_balancer = if physical_id.starts_with("arn:") {
+        match elb.describe_load_balancers().load_balancer_arns(physical_id).send().await {
+            Ok(out) => out.load_balancers().first().map(lb_state),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) => None,
+            Err(e) => return Err(e).context("elasticloadbalancing:DescribeLoadBalancers"),
+        }
+    } else {
+        None
+    };
+    let tg_name = tg_name
+        .map(str::to_string)
+        .or_else(|| load_balancer.as_ref().map(|lb| super::properties::target_group_name(&lb.name)));
+    let target_group = match tg_name {
+        Some(name) => target_group_named(elb, &name).await?,
+        None => None,
+    };
+    Ok(Current {
+        load_balancer,
+        target_group,
+        listeners: Vec::new(),
+    })
+}
+
+fn default_action(spec: &ListenerSpec, tg_arn: &str) -> ElbAction {
+    match spec.action {
+        ListenerAction::Forward => ElbAction::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(tg_arn)
+            .build(),
+        ListenerAction::RedirectToHttps => ElbAction::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port("443")
+                    .status_code(RedirectActionStatusCodeEnum::Http301)
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+fn certificates(spec: &ListenerSpec) -> Option<Vec<Certificate>> {
+    spec.certificate_arn
+        .as_ref()
+        .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()])
+}
+
+/// Carries out the plan. `spec` is None for a Delete.
+pub async fn act(elb: &Client, plan: &Plan, current: Current, spec: Option<&LoadBalancerSpec>) -> Result<Success> {
+    let mut lb = current.load_balancer;
+    let mut tg_arn = current.target_group.map(|t| t.arn);
+    let mut listener_arns: BTreeMap<i32, String> =
+        current.listeners.into_iter().map(|l| (l.spec.port, l.arn)).collect();
+    let lb_arn = |lb: &Option<LoadBalancerState>| lb.as_ref().map(|l| l.arn.clone()).unwrap_or_default();
+
+    for action in &plan.actions {
+        let spec = || spec.expect("only a Delete plan comes without a spec");
+        let made = lb_arn(&lb);
+        let step: Result<()> = async {
+            match action {
+                Action::CreateLoadBalancer => {
+                    let s = spec();
+                    let out = elb
+                        .create_load_balancer()
+                        .name(&s.name)
+                        .set_subnets(Some(s.subnets.clone()))
+                        .set_security_groups(Some(s.security_groups.clone()))
+                        .scheme(LoadBalancerSchemeEnum::from(s.scheme.as_str()))
+                        .r#type(LoadBalancerTypeEnum::Application)
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:CreateLoadBalancer")?;
+                    lb = out.load_balancers().first().map(lb_state);
+                }
+                Action::SetSubnets(subnets) => {
+                    elb.set_subnets()
+                        .load_balancer_arn(lb_arn(&lb))
+                        .set_subnets(Some(subnets.clone()))
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:SetSubnets")?;
+                }
+                Action::SetSecurityGroups(groups) => {
+                    elb.set_security_groups()
+                        .load_balancer_arn(lb_arn(&lb))
+                        .set_security_groups(Some(groups.clone()))
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:SetSecurityGroups")?;
+                }
+                Action::CreateTargetGroup => {
+                    let s = spec();
+                    let h = &s.health_check;
+                    let out = elb
+                        .create_target_group()
+                        .name(s.target_group_name())
+                        .protocol(ProtocolEnum::Http)
+                        .port(s.target_port)
+                        .vpc_id(&s.vpc_id)
+                        .target_type(TargetTypeEnum::Ip)
+                        .health_check_protocol(ProtocolEnum::Http)
+                        .health_check_path(&h.path)
+                        .health_check_interval_seconds(h.interval_seconds)
+                        .health_check_timeout_seconds(h.timeout_seconds)
+                        .healthy_threshold_count(h.healthy_threshold)
+                        .unhealthy_threshold_count(h.unhealthy_threshold)
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:CreateTargetGroup")?;
+                    tg_arn = out.target_groups().first().and_then(|t| t.target_group_arn().map(str::to_string));
+                }
+                Action::ModifyHealthCheck(h) => {
+                    elb.modify_target_group()
+                        .target_group_arn(tg_arn.clone().unwrap_or_default())
+                        .health_check_path(&h.path)
+                        .health_check_interval_seconds(h.interval_seconds)
+                        .health_check_timeout_seconds(h.timeout_seconds)
+                        .healthy_threshold_count(h.healthy_threshold)
+                        .unhealthy_threshold_count(h.unhealthy_threshold)
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:ModifyTargetGroup")?;
+                }
+                Action::CreateListener(l) => {
+                    let out = elb
+                        .create_listener()
+                        .load_balancer_arn(lb_arn(&lb))
+                        .port(l.port)
+                        .protocol(ProtocolEnum::from(l.protocol.as_str()))
+                        .set_certificates(certificates(l))
+                        .default_actions(default_action(l, tg_arn.as_deref().unwrap_or_default()))
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:CreateListener")?;
+                    if let Some(arn) = out.listeners().first().and_then(|x| x.listener_arn()) {
+                        listener_arns.insert(l.port, arn.to_string());
+                    }
+                }
+                Action::ModifyListener { arn, spec: l } => {
+                    elb.modify_listener()
+                        .listener_arn(arn)
+                        .port(l.port)
+                        .protocol(ProtocolEnum::from(l.protocol.as_str()))
+                        .set_certificates(certificates(l))
+                        .default_actions(default_action(l, tg_arn.as_deref().unwrap_or_default()))
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:ModifyListener")?;
+                }
+                Action::DeleteListener { arn } => {
+                    elb.delete_listener()
+                        .listener_arn(arn)
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:DeleteListener")?;
+                    listener_arns.retain(|_, a| a != arn);
+                }
+                Action::SetAccessLogs(bucket) => {
+                    let attribute = |k: &str, v: &str| LoadBalancerAttribute::builder().key(k).value(v).build();
+                    let mut attributes = vec![attribute("access_logs.s3.enabled", if bucket.is_some() { "true" } else { "false" })];
+                    if let Some(b) = bucket {
+                        attributes.push(attribute("access_logs.s3.bucket", b));
+                    }
+                    elb.modify_load_balancer_attributes()
+                        .load_balancer_arn(lb_arn(&lb))
+                        .set_attributes(Some(attributes))
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:ModifyLoadBalancerAttributes")?;
+                }
+                Action::DeleteLoadBalancer { arn } => {
+                    match elb.delete_load_balancer().load_balancer_arn(arn).send().await {
+                        Ok(_) => {}
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) => {}
+                        Err(e) => return Err(e).context("elasticloadbalancing:DeleteLoadBalancer"),
+                    }
+                }
+                Action::DeleteTargetGroup { arn } => delete_target_group(elb, arn).await?,
+            }
+            Ok(())
+        }
+        .await;
+        // A Create that fails half-way names what it made, so CloudFormation's rollback deletes it.
+        step.map_err(|e| if made.is_empty() { e } else { e.made(&made) })?;
+    }
+
+    let Some(spec) = spec else {
+        return Ok(Success::default());
+    };
+    let lb = lb.unwrap_or_else(|| unreachable_state(&spec.name));
+    let forward_port = if spec.certificate_arn.is_some() { 443 } else { 80 };
+    let scheme = if spec.certificate_arn.is_some() { "https" } else { "http" };
+    let data = BTreeMap::from([
+        ("LoadBalancerArn".to_string(), lb.arn.clone()),
+        ("DNSName".to_string(), lb.dns_name.clone()),
+        ("CanonicalHostedZoneId".to_string(), lb.hosted_zone_id.clone()),
+        ("TargetGroupArn".to_string(), tg_arn.unwrap_or_default()),
+        ("ListenerArn".to_string(), listener_arns.get(&forward_port).cloned().unwrap_or_default()),
+        ("Url".to_string(), format!("{scheme}://{}", lb.dns_name)),
+    ]);
+    Ok(Success {
+        physical_id: lb.arn,
+        data,
+        reason: None,
+    })
+}
+
+/// A plan for a spec always creates or finds the load balancer; keep a clear value otherwise.
+fn unreachable_state(name: &str) -> LoadBalancerState {
+    LoadBalancerState {
+        arn: String::new(),
+        name: name.to_string(),
+        scheme: String::new(),
+        vpc_id: String::new(),
+        subnets: Vec::new(),
+        security_groups: Vec::new(),
+        dns_name: String::new(),
+        hosted_zone_id: String::new(),
+    }
+}
+
+/// A just-deleted load balancer frees its target group within seconds: retry while in use.
+async fn delete_target_group(elb: &Client, arn: &str) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match elb.delete_target_group().target_group_arn(arn).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) && attempt < 10 => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            Err(e) => return Err(e).context("elasticloadbalancing:DeleteTargetGroup"),
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The pure decision for a load balancer, its target group and its listeners.
+
+use super::properties::{HealthCheck, LoadBalancerSpec};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Create,
+    Update { old: Option<LoadBalancerSpec> },
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancerState {
+    pub arn: String,
+    pub name: String,
+    pub scheme: String,
+    pub vpc_id: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub dns_name: String,
+    pub hosted_zone_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroupState {
+    pub arn: String,
+    pub port: i32,
+    pub vpc_id: String,
+    pub health_check: HealthCheck,
+}
+
+/// What a listener does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerAction {
+    /// To the target group.
+    Forward,
+    RedirectToHttps,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    pub port: i32,
+    /// HTTP or HTTPS.
+    pub protocol: String,
+    pub certificate_arn: Option<String>,
+    pub action: ListenerAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerState {
+    pub arn: String,
+    pub spec: ListenerSpec,
+}
+
+/// Everything that exists under the spec's names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Current {
+    pub load_balancer: Option<LoadBalancerState>,
+    pub target_group: Option<TargetGroupState>,
+    pub listeners: Vec<ListenerState>,
+}
+
+/// Steps in dependency order. The load balancer's and target group's ARNs are tracked by
+/// whoever carries the plan out (a new one is only known once created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    CreateLoadBalancer,
+    SetSubnets(Vec<String>),
+    SetSecurityGroups(Vec<String>),
+    CreateTargetGroup,
+    ModifyHealthCheck(HealthCheck),
+    CreateListener(ListenerSpec),
+    ModifyListener { arn: String, spec: ListenerSpec },
+    DeleteListener { arn: String },
+    /// None turns access logs off.
+    SetAccessLogs(Option<String>),
+    DeleteLoadBalancer { arn: String },
+    DeleteTargetGroup { arn: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+}
+
+/// Deleting the load balancer deletes its listeners; the target group is then free to go.
+pub fn plan_delete(current: &Current) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if let Some(lb) = &current.load_balancer {
+        actions.push(Action::DeleteLoadBalancer { arn: lb.arn.clone() });
+    }
+    if let Some(tg) = &current.target_group {
+        actions.push(Action::DeleteTargetGroup { arn: tg.arn.clone() });
+    }
+    actions
+}
+
+/// The listeners the spec asks for: 80 forwarding, or with a certificate 443 forwarding and
+/// 80 redirecting to it.
+pub fn desired_listeners(spec: &LoadBalancerSpec) -> Vec<ListenerSpec> {
+    match &spec.certificate_arn {
+        None => vec![ListenerSpec {
+            port: 80,
+            protocol: "HTTP".into(),
+            certificate_arn: None,
+            action: ListenerAction::Forward,
+        }],
+        Some(cert) => vec![
+            ListenerSpec {
+                port: 80,
+                protocol: "HTTP".into(),
+                certificate_arn: None,
+                action: ListenerAction::RedirectToHttps,
+            },
+            ListenerSpec {
+                port: 443,
+                protocol: "HTTPS".into(),
+                certificate_arn: Some(cert.clone()),
+                action: ListenerAction::Forward,
+            },
+        ],
+    }
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// Decides the steps, or refuses a change that would need a replacement under the same name
+/// (ELB names are unique per region, so a replacement needs a new Name).
+pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result<Plan, String> {
+    let mut actions = Vec::new();
+    if let Phase::Delete = phase {
+        return Ok(Plan {
+            actions: plan_delete(current),
+        });
+    }
+
+    match &current.load_balancer {
+        None => actions.push(Action::CreateLoadBalancer),
+        Some(lb) => {
+            for (property, want, have) in [("Scheme", &spec.scheme, &lb.scheme), ("VpcId", &spec.vpc_id, &lb.vpc_id)] {
+                if want != have {
+                    return Err(format!(
+                        "load balancer {} exists with {property} {have}; changing it to {want} needs a new load balancer, \
+                         and ELB names are unique: change Name too",
+                        spec.name
+                    ));
+                }
+            }
+            if !same_set(&lb.subnets, &spec.subnets) {
+                actions.push(Action::SetSubnets(spec.subnets.clone()));
+            }
+            if !same_set(&lb.security_groups, &spec.security_groups) {
+                actions.push(Action::SetSecurityGroups(spec.security_groups.clone()));
+            }
+        }
+    }
+    match &current.target_group {
+        None => actions.push(Action::CreateTargetGroup),
+        Some(tg) => {
+            if tg.port != spec.target_port || tg.vpc_id != spec.vpc_id {
+                return Err(format!(
+                    "target group {} exists with port {} in {}; changing TargetPort or VpcId needs a new target group: change Name too",
+                    spec.target_group_name(),
+                    tg.port,
+                    tg.vpc_id
+                ));
+            }
+            if tg.health_check != spec.health_check {
+                actions.push(Action::ModifyHealthCheck(spec.health_check.clone()));
+            }
+        }
+    }
+
+    let desired = desired_listeners(spec);
+    for want in &desired {
+        match current.listeners.iter().find(|l| l.spec.port == want.port) {
+            None => actions.push(Action::CreateListener(want.clone())),
+            Some(have) if have.spec != *want => actions.push(Action::ModifyListener {
+                arn: have.arn.clone(),
+                spec: want.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    // The HTTPS listener goes when the certificate does; listeners on other ports are the user's.
+    for have in &current.listeners {
+        if have.spec.port == 443 && !desired.iter().any(|d| d.port == 443) {
+            actions.push(Action::DeleteListener { arn: have.arn.clone() });
+        }
+    }
+
+    let old_bucket = match phase {
+        Phase::Update { old: Some(old) } => old.access_logs_bucket.clone(),
+        _ => None,
+    };
+    let adopting = !matches!(phase, Phase::Update { old: Some(_) }) && current.load_balancer.is_some();
+    if spec.access_logs_bucket != old_bucket || (adopting && spec.access_logs_bucket.is_some()) {
+        actions.push(Action::SetAccessLogs(spec.access_logs_bucket.clone()));
+    }
+    Ok(Plan { actions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec() -> LoadBalancerSpec {
+        LoadBalancerSpec::parse(
+            json!({"Name": "sky", "VpcId": "vpc-1", "Subnets": ["s-a", "s-b"], "SecurityGroups": ["sg-1"]})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn existing(spec: &LoadBalancerSpec) -> Current {
+        Current {
+            load_balancer: Some(LoadBalancerState {
+                arn: "arn:lb".into(),
+                name: spec.name.clone(),
+                scheme: spec.scheme.clone(),
+                vpc_id: spec.vpc_id.clone(),
+                subnets: spec.subnets.iter().rev().cloned().collect(),
+                security_groups: spec.security_groups.clone(),
+                dns_name: "sky-1.us-east-1.elb.amazonaws.com".into(),
+                hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+            }),
+            target_group: Some(TargetGroupState {
+                arn: "arn:tg".into(),
+                port: spec.target_port,
+                vpc_id: spec.vpc_id.clone(),
+                health_check: spec.health_check.clone(),
+            }),
+            listeners: desired_listeners(spec)
+                .into_iter()
+                .enumerate()
+                .map(|(i, spec)| ListenerState {
+                    arn: format!("arn:listener/{i}"),
+                    spec,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn create_builds_everything_in_order() {
+        let p = plan(&Phase::Create, &spec(), &Current::default()).unwrap();
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::CreateLoadBalancer,
+                Action::CreateTargetGroup,
+                Action::CreateListener(desired_listeners(&spec())[0].clone())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_create_or_unchanged_update_does_nothing() {
+        let s = spec();
+        assert!(plan(&Phase::Create, &s, &existing(&s)).unwrap().actions.is_empty());
+        let update = Phase::Update { old: Some(s.clone()) };
+        assert!(plan(&update, &s, &existing(&s)).unwrap().actions.is_empty());
+    }
+
+    #[test]
+    fn adding_a_certificate_redirects_80_and_adds_443() {
+        let old = spec();
+        let mut new = spec();
+        new.certificate_arn = Some("arn:aws:acm:us-east-1:123456789012:certificate/abc".into());
+        let p = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap();
+        assert_eq!(p.actions.len(), 2);
+        assert!(matches!(&p.actions[0], Action::ModifyListener { spec, .. } if spec.action == ListenerAction::RedirectToHttps));
+        assert!(matches!(&p.actions[1], Action::CreateListener(l) if l.port == 443));
+        // And removing it again deletes 443 and forwards 80.
+        let back = plan(&Phase::Update { old: Some(new.clone()) }, &old, &existing(&new)).unwrap();
+        assert!(back.actions.contains(&Action::DeleteListener { arn: "arn:listener/1".into() }));
+        assert!(matches!(&back.actions[0], Action::ModifyListener { spec, .. } if spec.action == ListenerAction::Forward));
+    }
+
+    #[test]
+    fn in_place_changes_touch_only_what_changed() {
+        let old = spec();
+        let mut new = spec();
+        new.subnets.push("s-c".into());
+        new.health_check.path = "/health".into();
+        new.access_logs_bucket = Some("logs".into());
+        let p = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap();
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::SetSubnets(new.subnets.clone()),
+                Action::ModifyHealthCheck(new.health_check.clone()),
+                Action::SetAccessLogs(Some("logs".into()))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replacement_under_the_same_name_is_refused_with_the_property() {
+        let old = spec();
+        let mut new = spec();
+        new.scheme = "internal".into();
+        let err = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap_err();
+        assert!(err.contains("Scheme") && err.contains("Name"), "{err}");
+        let mut new = spec();
+        new.target_port = 8080;
+        let err = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap_err();
+        assert!(err.contains("TargetPort"), "{err}");
+    }
+
+    #[test]
+    fn delete_removes_the_load_balancer_before_its_target_group() {
+        let s = spec();
+        let p = plan(&Phase::Delete, &s, &existing(&s)).unwrap();
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::DeleteLoadBalancer { arn: "arn:lb".into() },
+                Action::DeleteTargetGroup { arn: "arn:tg".into() }
+            ]
+        );
+        assert!(plan(&Phase::Delete, &s, &Current::default()).unwrap().actions.is_empty());
+    }
+}

@@ -1,0 +1,32 @@
+//! `Custom::Repository`: an ECR repository. PhysicalResourceId: the repository name.
+
+mod aws;
+pub mod plan;
+pub mod properties;
+
+use crate::clients::Env;
+use crate::error::Result;
+use operator_common::custom_resource::{Request, RequestKind, Success};
+use plan::Phase;
+use properties::RepositorySpec;
+
+pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
+    let ecr = &env.clients.ecr;
+    let (phase, name) = match &request.kind {
+        RequestKind::Create => (Phase::Create, RepositorySpec::parse(&request.properties)?.name),
+        RequestKind::Update { old_properties, .. } => {
+            let old = RepositorySpec::parse(old_properties).ok();
+            (Phase::Update { old }, RepositorySpec::parse(&request.properties)?.name)
+        }
+        RequestKind::Delete { physical_id } => (Phase::Delete, physical_id.clone()),
+    };
+    // Delete reads what it needs even when the stored properties no longer parse.
+    let spec = match phase {
+        Phase::Delete => RepositorySpec::parse(&request.properties).unwrap_or_else(|_| RepositorySpec::named(&name)),
+        _ => RepositorySpec::parse(&request.properties)?,
+    };
+    let current = aws::read(ecr, &name, matches!(phase, Phase::Delete)).await?;
+    let plan = plan::plan(&phase, &spec, current.as_ref());
+    tracing::info!(resource = "Custom::Repository", name = %name, plan = ?plan.actions, "plan");
+    aws::act(ecr, &plan, current).await
+}

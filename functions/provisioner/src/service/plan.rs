@@ -1,0 +1,524 @@
+//! The pure decision for a service: which task definition, which desired count, what to call.
+//! Here live the rules that keep runtime decisions: a stack update keeps the autoscaled desired
+//! count and the digest the redeployer rolled out unless the template changed those properties.
+
+use super::properties::ServiceSpec;
+use crate::cluster::properties::StrategyItem;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Create,
+    /// `old` is None when the old properties no longer parse.
+    Update { old: Option<ServiceSpec> },
+    Delete,
+}
+
+impl Phase {
+    fn old(&self) -> Option<&ServiceSpec> {
+        match self {
+            Phase::Update { old } => old.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// The parts of a task definition this resource sets; two equal specs need no new revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    pub family: String,
+    pub cpu: String,
+    pub memory: String,
+    pub execution_role_arn: String,
+    pub task_role_arn: Option<String>,
+    pub container_name: String,
+    pub image: String,
+    pub container_port: i32,
+    pub environment: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub log_group: String,
+    pub log_region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    pub arn: String,
+    /// ACTIVE, DRAINING or INACTIVE: only ACTIVE is a live service.
+    pub status: String,
+    pub desired_count: i32,
+    pub task_definition_arn: String,
+    /// The running task definition, as far as this resource sets it.
+    pub task: Option<TaskSpec>,
+}
+
+/// What AWS has that the decision needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Current {
+    pub service: Option<ServiceState>,
+    /// The digest ECR has for RepositoryUri:ImageTag, when it was looked up and found.
+    pub image_digest: Option<String>,
+    /// The cluster's default capacity provider strategy (looked up for a new service only).
+    pub cluster_strategy: Vec<StrategyItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskDefinitionRef {
+    Existing(String),
+    /// The revision registered earlier in the same plan.
+    New,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    EnsureLogGroup { name: String, retention_days: i32 },
+    RegisterTaskDefinition(Box<TaskSpec>),
+    CreateService {
+        task_definition: TaskDefinitionRef,
+        strategy: Vec<StrategyItem>,
+    },
+    UpdateService {
+        /// None keeps the running revision.
+        task_definition: Option<TaskDefinitionRef>,
+        /// None keeps the running count.
+        desired_count: Option<i32>,
+        /// Network, load balancer and deployment settings are restated.
+        settings: bool,
+    },
+    RegisterScalableTarget { min: i32, max: i32 },
+    PutScalingPolicies { cpu_target: u32, memory_target: u32 },
+    WaitForSteadyState,
+    DeregisterScalableTarget,
+    DeleteService { arn: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// The task definition the service ends on.
+    pub task_definition: TaskDefinitionRef,
+}
+
+fn live(current: &Current) -> Option<&ServiceState> {
+    current.service.as_ref().filter(|s| s.status == "ACTIVE")
+}
+
+/// Whether the decision needs ECR's digest for the tag: only when the image may change.
+pub fn needs_digest(phase: &Phase, spec: &ServiceSpec, service_exists: bool) -> bool {
+    match phase.old() {
+        Some(old) => !service_exists || old.replaces(spec) || spec.image_changed(old),
+        None => true,
+    }
+}
+
+/// The image to run: the one already running when the template's image properties did not
+/// change (so a redeployed digest survives a stack update), else the tag pinned to its digest.
+pub fn choose_image(phase: &Phase, spec: &ServiceSpec, running: Option<&str>, digest: Option<&str>) -> String {
+    if let (Some(old), Some(running)) = (phase.old(), running) {
+        if !spec.image_changed(old) && !old.replaces(spec) {
+            return running.to_string();
+        }
+    }
+    match digest {
+        Some(d) => format!("{}@{}", spec.repository_uri, d),
+        None => format!("{}:{}", spec.repository_uri, spec.image_tag),
+    }
+}
+
+/// The desired count to set, or None to leave the running one. The template's DesiredCount
+/// wins only when it changed (or for a new service); otherwise the autoscaled count stays,
+/// clamped into new bounds.
+pub fn choose_desired_count(phase: &Phase, spec: &ServiceSpec, running: Option<i32>) -> Option<i32> {
+    let Some(running) = running else {
+        return Some(spec.desired_count);
+    };
+    if let Some(old) = phase.old() {
+        if old.desired_count != spec.desired_count {
+            return (running != spec.desired_count).then_some(spec.desired_count);
+        }
+    }
+    let clamped = running.clamp(spec.min_capacity, spec.max_capacity);
+    (clamped != running).then_some(clamped)
+}
+
+pub fn task_spec(spec: &ServiceSpec, image: String, region: &str) -> TaskSpec {
+    TaskSpec {
+        family: spec.name.clone(),
+        cpu: spec.cpu.to_string(),
+        memory: spec.memory.to_string(),
+        execution_role_arn: spec.execution_role_arn.clone(),
+        task_role_arn: spec.task_role_arn.clone(),
+        container_name: spec.name.clone(),
+        image,
+        container_port: spec.container_port,
+        environment: spec.environment.clone(),
+        secrets: spec.secrets.clone(),
+        log_group: spec.log_group_name(),
+        log_region: region.to_string(),
+    }
+}
+
+fn service_settings_changed(spec: &ServiceSpec, old: &ServiceSpec) -> bool {
+    spec.subnets != old.subnets
+        || spec.security_groups != old.security_groups
+        || spec.assign_public_ip != old.assign_public_ip
+        || spec.target_group_arn != old.target_group_arn
+        || spec.container_port != old.container_port
+        || spec.grace_period_seconds != old.grace_period_seconds
+        || spec.minimum_healthy_percent != old.minimum_healthy_percent
+        || spec.maximum_percent != old.maximum_percent
+}
+
+/// Create and Update: bring the service to the spec.
+pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) -> Plan {
+    let service = live(current);
+    // A replacement (new name or cluster) is a Create of the new service.
+    let old = phase.old().filter(|old| !old.replaces(spec));
+    let mut actions = Vec::new();
+
+    if old.is_none_or(|o| o.log_retention_days != spec.log_retention_days) || service.is_none() {
+        actions.push(Action::EnsureLogGroup {
+            name: spec.log_group_name(),
+            retention_days: spec.log_retention_days,
+        });
+    }
+
+    let running_task = service.and_then(|s| s.task.as_ref());
+    let image = choose_image(phase, spec, running_task.map(|t| t.image.as_str()), current.image_digest.as_deref());
+    let wanted = task_spec(spec, image, region);
+    let task_definition = match service {
+        Some(s) if running_task == Some(&wanted) => TaskDefinitionRef::Existing(s.task_definition_arn.clone()),
+        _ => {
+            actions.push(Action::RegisterTaskDefinition(Box::new(wanted)));
+            TaskDefinitionRef::New
+        }
+    };
+
+    match service {
+        None => actions.push(Action::CreateService {
+            task_definition: task_definition.clone(),
+            strategy: current.cluster_strategy.clone(),
+        }),
+        Some(s) => {
+            let new_revision = (task_definition == TaskDefinitionRef::New).then_some(TaskDefinitionRef::New);
+            let desired_count = choose_desired_count(phase, spec, Some(s.desired_count));
+            // Adopting (a retried Create) restates the settings; an Update sends what changed.
+            let settings = old.is_none_or(|o| service_settings_changed(spec, o));
+            if new_revision.is_some() || desired_count.is_some() || settings {
+                actions.push(Action::UpdateService {
+                    task_definition: new_revision,
+                    desired_count,
+                    settings,
+                });
+            }
+        }
+    }
+
+    if old.is_none_or(|o| o.min_capacity != spec.min_capacity || o.max_capacity != spec.max_capacity) {
+        actions.push(Action::RegisterScalableTarget {
+            min: spec.min_capacity,
+            max: spec.max_capacity,
+        });
+    }
+    if old.is_none_or(|o| {
+        o.cpu_target_percent != spec.cpu_target_percent
+            || o.memory_target_percent != spec.memory_target_percent
+            || o.min_capacity != spec.min_capacity
+            || o.max_capacity != spec.max_capacity
+    }) {
+        actions.push(Action::PutScalingPolicies {
+            cpu_target: spec.cpu_target_percent,
+            memory_target: spec.memory_target_percent,
+        });
+    }
+    let deploys = actions
+        .iter()
+        .any(|a| matches!(a, Action::CreateService { .. } | Action::UpdateService { task_definition: Some(_), .. }));
+    if spec.wait_for_steady_state && deploys {
+        actions.push(Action::WaitForSteadyState);
+    }
+    Plan {
+        actions,
+        task_definition,
+    }
+}
+
+/// Delete: stop scaling, then delete the service (ECS drains its tasks). The log group and
+/// task definitions stay: they are the record of what ran.
+pub fn plan_delete(current: &Current) -> Vec<Action> {
+    match live(current) {
+        Some(s) => vec![Action::DeregisterScalableTarget, Action::DeleteService { arn: s.arn.clone() }],
+        None => Vec::new(),
+    }
+}
+
+/// How a deployment ended, as far as the watcher could see before its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutOutcome {
+    Completed,
+    /// The circuit breaker failed it (and rolled back): ECS's reason.
+    Failed(String),
+    StillRunning,
+}
+
+/// One entry of a service's `deployments`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentView {
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub rollout_state: String,
+    pub rollout_state_reason: String,
+}
+
+/// Where the deployment of `task_definition` stands.
+pub fn classify_rollout(deployments: &[DeploymentView], task_definition: &str) -> RolloutOutcome {
+    match deployments.iter().find(|d| d.task_definition == task_definition) {
+        Some(d) if d.rollout_state == "FAILED" => RolloutOutcome::Failed(if d.rollout_state_reason.is_empty() {
+            "the deployment failed and ECS rolled back".into()
+        } else {
+            d.rollout_state_reason.clone()
+        }),
+        Some(d) if d.status == "PRIMARY" && d.rollout_state == "COMPLETED" => RolloutOutcome::Completed,
+        Some(_) => RolloutOutcome::StillRunning,
+        None => match deployments.iter().find(|d| d.status == "PRIMARY") {
+            Some(primary) => RolloutOutcome::Failed(format!(
+                "the service is back on {} (the deployment of {task_definition} was rolled back)",
+                primary.task_definition
+            )),
+            None => RolloutOutcome::StillRunning,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::properties::tests::spec_with;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const REGION: &str = "us-east-1";
+    const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const PUSHED: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn running(spec: &ServiceSpec, image: &str, desired: i32) -> Current {
+        Current {
+            service: Some(ServiceState {
+                arn: "arn:aws:ecs:us-east-1:123456789012:service/sky/web".into(),
+                status: "ACTIVE".into(),
+                desired_count: desired,
+                task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into(),
+                task: Some(task_spec(spec, image.to_string(), REGION)),
+            }),
+            image_digest: None,
+            cluster_strategy: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn create_builds_everything_with_the_tag_pinned_by_digest() {
+        let spec = spec_with(json!({}));
+        let current = Current {
+            image_digest: Some(DIGEST.into()),
+            ..Current::default()
+        };
+        let p = plan(&Phase::Create, &spec, &current, REGION);
+        let names: Vec<&str> = p
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::EnsureLogGroup { .. } => "log",
+                Action::RegisterTaskDefinition(t) => {
+                    assert_eq!(t.image, format!("{}@{DIGEST}", spec.repository_uri));
+                    "taskdef"
+                }
+                Action::CreateService { .. } => "create",
+                Action::RegisterScalableTarget { min: 1, max: 5 } => "target",
+                Action::PutScalingPolicies {
+                    cpu_target: 70,
+                    memory_target: 80,
+                } => "policies",
+                Action::WaitForSteadyState => "wait",
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["log", "taskdef", "create", "target", "policies", "wait"]);
+    }
+
+    #[test]
+    fn an_unresolved_tag_is_used_as_a_tag() {
+        let spec = spec_with(json!({"ImageTag": "v1"}));
+        assert_eq!(
+            choose_image(&Phase::Create, &spec, None, None),
+            format!("{}:v1", spec.repository_uri)
+        );
+    }
+
+    #[test]
+    fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
+        let old = spec_with(json!({}));
+        let new = spec_with(json!({"Cpu": "1024", "Memory": "2048"}));
+        let pushed = format!("{}@{PUSHED}", old.repository_uri);
+        let current = running(&old, &pushed, 4);
+        let p = plan(&Phase::Update { old: Some(old.clone()) }, &new, &current, REGION);
+        let Some(Action::RegisterTaskDefinition(t)) =
+            p.actions.iter().find(|a| matches!(a, Action::RegisterTaskDefinition(_)))
+        else {
+            panic!("a CPU change needs a new revision: {:?}", p.actions)
+        };
+        assert_eq!(t.image, pushed);
+        assert_eq!(t.cpu, "1024");
+        assert!(p.actions.contains(&Action::UpdateService {
+            task_definition: Some(TaskDefinitionRef::New),
+            desired_count: None,
+            settings: false
+        }));
+    }
+
+    #[test]
+    fn a_changed_image_tag_or_desired_count_in_the_template_wins() {
+        let old = spec_with(json!({}));
+        let new = spec_with(json!({"ImageTag": "v2", "DesiredCount": "3"}));
+        let current = Current {
+            image_digest: Some(DIGEST.into()),
+            ..running(&old, &format!("{}@{PUSHED}", old.repository_uri), 4)
+        };
+        let phase = Phase::Update { old: Some(old) };
+        assert!(needs_digest(&phase, &new, true));
+        let p = plan(&phase, &new, &current, REGION);
+        assert!(p.actions.contains(&Action::UpdateService {
+            task_definition: Some(TaskDefinitionRef::New),
+            desired_count: Some(3),
+            settings: false
+        }));
+        assert!(p.actions.iter().any(
+            |a| matches!(a, Action::RegisterTaskDefinition(t) if t.image.ends_with(&format!("@{DIGEST}")))
+        ));
+    }
+
+    #[test]
+    fn an_unchanged_update_and_a_repeated_create_change_nothing() {
+        let spec = spec_with(json!({}));
+        let image = format!("{}@{DIGEST}", spec.repository_uri);
+        let current = running(&spec, &image, 2);
+        let p = plan(&Phase::Update { old: Some(spec.clone()) }, &spec, &current, REGION);
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert!(!needs_digest(&Phase::Update { old: Some(spec.clone()) }, &spec, true));
+        // A retried Create finds the service on the same revision: no new revision, no deployment.
+        let retry = Current {
+            image_digest: Some(DIGEST.into()),
+            ..current
+        };
+        let p = plan(&Phase::Create, &spec, &retry, REGION);
+        assert!(!p.actions.iter().any(|a| matches!(a, Action::RegisterTaskDefinition(_) | Action::CreateService { .. })));
+        assert!(!p.actions.contains(&Action::WaitForSteadyState));
+    }
+
+    #[test]
+    fn a_new_service_name_is_a_replacement() {
+        let old = spec_with(json!({}));
+        let new = spec_with(json!({"ServiceName": "web2"}));
+        let p = plan(&Phase::Update { old: Some(old) }, &new, &Current::default(), REGION);
+        assert!(p.actions.iter().any(|a| matches!(a, Action::CreateService { .. })));
+        assert!(p.actions.contains(&Action::RegisterScalableTarget { min: 1, max: 5 }));
+    }
+
+    #[test]
+    fn delete_stops_scaling_then_deletes_only_a_live_service() {
+        let spec = spec_with(json!({}));
+        let current = running(&spec, "img", 2);
+        assert_eq!(
+            plan_delete(&current),
+            vec![
+                Action::DeregisterScalableTarget,
+                Action::DeleteService {
+                    arn: "arn:aws:ecs:us-east-1:123456789012:service/sky/web".into()
+                }
+            ]
+        );
+        let mut gone = current;
+        gone.service.as_mut().unwrap().status = "INACTIVE".into();
+        assert!(plan_delete(&gone).is_empty());
+        assert!(plan_delete(&Current::default()).is_empty());
+    }
+
+    fn deployment(status: &str, td: &str, state: &str, reason: &str) -> DeploymentView {
+        DeploymentView {
+            status: status.into(),
+            task_definition: td.into(),
+            rollout_state: state.into(),
+            rollout_state_reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn rollouts_are_classified_from_the_deployments() {
+        let ours = "td:2";
+        assert_eq!(
+            classify_rollout(&[deployment("PRIMARY", ours, "COMPLETED", "")], ours),
+            RolloutOutcome::Completed
+        );
+        assert_eq!(
+            classify_rollout(
+                &[deployment("PRIMARY", ours, "IN_PROGRESS", ""), deployment("ACTIVE", "td:1", "COMPLETED", "")],
+                ours
+            ),
+            RolloutOutcome::StillRunning
+        );
+        let breaker = "ECS deployment circuit breaker: tasks failed to start.";
+        assert_eq!(
+            classify_rollout(
+                &[deployment("PRIMARY", "td:1", "IN_PROGRESS", ""), deployment("ACTIVE", ours, "FAILED", breaker)],
+                ours
+            ),
+            RolloutOutcome::Failed(breaker.into())
+        );
+        assert!(matches!(
+            classify_rollout(&[deployment("PRIMARY", "td:1", "COMPLETED", "")], ours),
+            RolloutOutcome::Failed(r) if r.contains("rolled back")
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn desired_count_rules(min in 0i32..10, span in 0i32..10, old_d in 0i32..20, new_d in 0i32..20, running in 0i32..25) {
+            let max = (min + span).max(1);
+            let clamp = |d: i32| d.clamp(min, max);
+            let old = spec_with(json!({"MinCapacity": "0", "MaxCapacity": "20", "DesiredCount": old_d.to_string()}));
+            let new = spec_with(json!({"MinCapacity": min.to_string(), "MaxCapacity": max.to_string(),
+                                       "DesiredCount": clamp(new_d).to_string()}));
+            let phase = Phase::Update { old: Some(old.clone()) };
+            let chosen = choose_desired_count(&phase, &new, Some(running));
+            let result = chosen.unwrap_or(running);
+            if old.desired_count != new.desired_count {
+                // The template changed DesiredCount: it wins.
+                prop_assert_eq!(result, new.desired_count);
+            } else {
+                // Otherwise the running count stays, only brought inside the bounds.
+                prop_assert_eq!(result, clamp(running));
+            }
+            prop_assert!(result >= min && result <= max);
+            // No call when nothing changes.
+            prop_assert_eq!(chosen.is_none(), result == running);
+        }
+
+        #[test]
+        fn the_running_image_survives_any_update_that_keeps_the_image_properties(
+            cpu_big in any::<bool>(), desired in 1i32..5, tag_changes in any::<bool>(), pushed in "[0-9a-f]{64}"
+        ) {
+            let old = spec_with(json!({}));
+            let new = spec_with(json!({
+                "Cpu": if cpu_big { "1024" } else { "512" }, "Memory": "2048",
+                "DesiredCount": desired.to_string(),
+                "ImageTag": if tag_changes { "v9" } else { "latest" }}));
+            let running_image = format!("{}@sha256:{pushed}", old.repository_uri);
+            let image = choose_image(&Phase::Update { old: Some(old) }, &new, Some(&running_image), Some(DIGEST));
+            if tag_changes {
+                prop_assert_eq!(image, format!("{}@{DIGEST}", new.repository_uri));
+            } else {
+                prop_assert_eq!(image, running_image);
+            }
+        }
+    }
+}
