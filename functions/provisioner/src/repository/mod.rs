@@ -22,7 +22,11 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
     };
     // Delete reads what it needs even when the stored properties no longer parse.
     let spec = match phase {
-        Phase::Delete => RepositorySpec::parse(&request.properties).unwrap_or_else(|_| RepositorySpec::named(&name)),
+        // The physical id names the repository to delete, whatever the properties say.
+        Phase::Delete => RepositorySpec {
+            name: name.clone(),
+            ..RepositorySpec::parse(&request.properties).unwrap_or_else(|_| RepositorySpec::named(&name))
+        },
         _ => RepositorySpec::parse(&request.properties)?,
     };
     let current = aws::read(ecr, &name, matches!(phase, Phase::Delete)).await?;

@@ -5,7 +5,7 @@ mod aws;
 pub mod plan;
 pub mod properties;
 mod requests;
-mod rollout;
+pub mod rollout;
 
 pub use rollout::{EcsRolloutWatcher, RolloutWatcher};
 

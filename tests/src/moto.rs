@@ -1,0 +1,97 @@
+//! The local AWS: moto server on 127.0.0.1. Uses `MOTO_URL` when set (the Makefile starts one
+//! for a whole run); otherwise starts one for this process, which dies with it.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::config::{Credentials, SharedCredentialsProvider};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+static MOTO: OnceCell<String> = OnceCell::const_new();
+
+/// The workspace root (where `.venv` lives).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts moto_server under a watchdog that stops it when this process exits.
+fn spawn_moto() -> String {
+    let binary = std::env::var("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join(".venv/bin/moto_server"));
+    assert!(
+        binary.exists(),
+        "moto server not found at {}: run `make tools` (or `make test`, which installs it)",
+        binary.display()
+    );
+    let port = free_port();
+    let script = format!(
+        "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $m",
+        binary.display(),
+        parent = std::process::id()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start moto server");
+    format!("http://127.0.0.1:{port}")
+}
+
+/// SDK configuration for moto: explicit endpoint, region and dummy credentials, and nothing
+/// read from the environment or a developer's ~/.aws.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
+        .build()
+}
+
+/// The moto endpoint, ready: the first ECS call takes seconds, so readiness is a real call.
+pub async fn endpoint() -> &'static str {
+    MOTO.get_or_init(|| async {
+        let url = std::env::var("MOTO_URL").unwrap_or_else(|_| spawn_moto());
+        let ecs = aws_sdk_ecs::Client::new(&sdk_config(&url));
+        let started = Instant::now();
+        loop {
+            match ecs.list_clusters().send().await {
+                Ok(_) => break,
+                Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(e) => panic!("moto server at {url} did not answer: {e:?}"),
+            }
+        }
+        url
+    })
+    .await
+}
+
+/// The environment a function process needs to talk to moto.
+pub fn process_env(endpoint: &str, home: &std::path::Path) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", home.to_str().unwrap_or("/nonexistent")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
