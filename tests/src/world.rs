@@ -142,6 +142,18 @@ impl World {
                "WaitForSteadyState": false})
     }
 
+    /// An ACM certificate ARN that moto knows (HTTPS listeners need one).
+    pub async fn request_certificate(&self, domain: &str) -> String {
+        let out = crate::ec2::json_call(
+            &self.endpoint,
+            "acm",
+            "CertificateManager.RequestCertificate",
+            json!({"DomainName": domain, "ValidationMethod": "DNS"}),
+        )
+        .await;
+        out["CertificateArn"].as_str().expect("a certificate ARN").to_string()
+    }
+
     /// Pushes an image to moto's ECR with an explicit digest (moto's own collide).
     pub async fn push_image(&self, repository: &str, tag: &str, seed: u32) -> String {
         let digest = format!("sha256:{:064x}", u64::from(seed) * 0x9e37_79b9 + 1);

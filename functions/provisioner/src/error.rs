@@ -9,41 +9,36 @@ pub enum ProvisionError {
     Property(#[from] PropertyError),
     /// An AWS call failed after the SDK's own retries (throttling, 5xx).
     #[error("{operation} failed: {message}")]
-    Aws {
-        operation: &'static str,
-        message: String,
-        /// What a failed Create had already made, for CloudFormation's rollback to delete.
-        made: Option<String>,
-    },
-    /// A change the resource cannot make safely, explained.
+    Aws { operation: &'static str, message: String },
+    /// A change the resource cannot make safely, or a deployment that failed, explained.
     #[error("{0}")]
     Refused(String),
+    /// A failure after something was already made, so that CloudFormation's rollback
+    /// Delete (which gets this id) cleans it up.
+    #[error("{source}")]
+    AfterMaking {
+        source: Box<ProvisionError>,
+        physical_id: String,
+    },
 }
 
 impl ProvisionError {
-    /// Records that `id` already exists when this error happened during a Create.
-    pub fn made(self, id: &str) -> Self {
+    /// Records that `physical_id` exists by the time this error happened.
+    pub fn made(self, physical_id: &str) -> Self {
         match self {
-            ProvisionError::Aws {
-                operation, message, ..
-            } => ProvisionError::Aws {
-                operation,
-                message,
-                made: Some(id.to_string()),
+            already @ ProvisionError::AfterMaking { .. } => already,
+            source => ProvisionError::AfterMaking {
+                source: Box::new(source),
+                physical_id: physical_id.to_string(),
             },
-            other => other,
         }
     }
 
     pub fn into_failure(self) -> Failure {
-        let made = match &self {
-            ProvisionError::Aws { made, .. } => made.clone(),
-            _ => None,
-        };
         let failure = Failure::new(self.to_string());
-        match made {
-            Some(id) => failure.with_physical_id(id),
-            None => failure,
+        match self {
+            ProvisionError::AfterMaking { physical_id, .. } => failure.with_physical_id(physical_id),
+            _ => failure,
         }
     }
 }
@@ -61,9 +56,22 @@ where
         self.map_err(|e| ProvisionError::Aws {
             operation,
             message: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-            made: None,
         })
     }
 }
 
 pub type Result<T, E = ProvisionError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_after_making_something_names_it_once() {
+        let e = ProvisionError::Refused("listener failed".into()).made("arn:lb").made("arn:other");
+        let f = e.into_failure();
+        assert_eq!(f.reason, "listener failed");
+        assert_eq!(f.physical_id.as_deref(), Some("arn:lb"));
+        assert_eq!(ProvisionError::Refused("x".into()).into_failure().physical_id, None);
+    }
+}

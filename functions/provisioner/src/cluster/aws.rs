@@ -82,12 +82,14 @@ pub async fn act(ecs: &Client, plan: &Plan, current: Option<ClusterState>) -> Re
                 arn = out.cluster().and_then(|c| c.cluster_arn()).map(str::to_string);
             }
             Action::SetContainerInsights { name, value } => {
-                ecs.update_cluster_settings()
+                // UpdateCluster rather than UpdateClusterSettings: same effect, and moto
+                // implements only the former.
+                ecs.update_cluster()
                     .cluster(name)
                     .settings(insights(value))
                     .send()
                     .await
-                    .context("ecs:UpdateClusterSettings")?;
+                    .context("ecs:UpdateCluster")?;
             }
             Action::PutCapacityProviders { name, strategy } => {
                 ecs.put_cluster_capacity_providers()

@@ -71,7 +71,8 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
         {
             RolloutOutcome::Completed => {}
             RolloutOutcome::Failed(why) => {
-                return Err(ProvisionError::Refused(format!("deployment of service {} failed: {why}", spec.name)));
+                let failed = ProvisionError::Refused(format!("deployment of service {} failed: {why}", spec.name));
+                return Err(failed.made(&done.service_arn));
             }
             RolloutOutcome::StillRunning => {
                 reason = Some(format!(

@@ -1,0 +1,51 @@
+//! Custom::Cluster against moto.
+
+use local_harness::world::World;
+use serde_json::json;
+
+const TYPE: &str = "Custom::Cluster";
+
+async fn status(w: &World, name: &str) -> Option<String> {
+    let out = w.clients.ecs.describe_clusters().clusters(name).send().await.unwrap();
+    out.clusters().first().and_then(|c| c.status().map(str::to_string))
+}
+
+#[tokio::test]
+async fn create_update_replace_and_delete() {
+    let w = World::new().await;
+    let props = w.cluster_props();
+    let name = w.name("sky");
+
+    let created = w.create(TYPE, "Cluster", &props).await;
+    assert!(created.is_success(), "{}", created.reason);
+    assert_eq!(created.physical_id, name);
+    assert_eq!(created.data("ClusterName"), name);
+    assert!(created.data("ClusterArn").ends_with(&format!("cluster/{name}")));
+    let c = w.clients.ecs.describe_clusters().clusters(&name).send().await.unwrap();
+    assert_eq!(c.clusters()[0].capacity_providers(), ["FARGATE", "FARGATE_SPOT"]);
+
+    let again = w.create(TYPE, "Cluster", &props).await;
+    assert!(again.is_success() && again.physical_id == name, "a repeated Create adopts");
+
+    let new = json!({"ClusterName": name, "ContainerInsights": "disabled",
+                     "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": 1}]});
+    let updated = w.update(TYPE, "Cluster", &name, &props, &new).await;
+    assert!(updated.is_success(), "{}", updated.reason);
+    assert_eq!(updated.physical_id, name);
+    let back = w.update(TYPE, "Cluster", &name, &new, &props).await;
+    assert!(back.is_success(), "rollback to the old properties: {}", back.reason);
+
+    let renamed = json!({"ClusterName": w.name("sky2")});
+    let replaced = w.update(TYPE, "Cluster", &name, &props, &renamed).await;
+    assert!(replaced.is_success(), "{}", replaced.reason);
+    assert_eq!(replaced.physical_id, w.name("sky2"));
+    assert_eq!(status(&w, &w.name("sky2")).await.as_deref(), Some("ACTIVE"));
+
+    for (id, p) in [(name.clone(), &props), (w.name("sky2"), &renamed)] {
+        let deleted = w.delete(TYPE, "Cluster", &id, p).await;
+        assert!(deleted.is_success(), "{}", deleted.reason);
+        assert_ne!(status(&w, &id).await.as_deref(), Some("ACTIVE"));
+    }
+    let never = w.delete(TYPE, "Cluster", &w.name("never"), &props).await;
+    assert!(never.is_success(), "{}", never.reason);
+}
