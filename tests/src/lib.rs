@@ -7,4 +7,5 @@ pub mod ec2;
 pub mod http;
 pub mod moto;
 pub mod response_url;
+pub mod runtime_api;
 pub mod world;
