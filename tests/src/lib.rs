@@ -8,4 +8,6 @@ pub mod http;
 pub mod moto;
 pub mod response_url;
 pub mod runtime_api;
+pub mod stack;
+pub mod template;
 pub mod world;

@@ -1,0 +1,257 @@
+//! A local CloudFormation for template.yaml: makes the native resources moto needs, and drives
+//! the real `provisioner` binary (through the Lambda Runtime API) for the custom resources,
+//! in dependency order; then updates and deletes the stack the way CloudFormation would.
+
+use crate::cfn::{Answer, Cfn};
+use crate::ec2;
+use crate::moto;
+use crate::runtime_api::LambdaProcess;
+use crate::template::{scalar, Resolver, Template};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// What happened to one resource, for the progress lines.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub logical_id: String,
+    pub kind: String,
+    pub action: String,
+    pub physical_id: String,
+    pub status: String,
+    pub reason: String,
+}
+
+pub struct LocalStack<'t> {
+    pub resolver: Resolver<'t>,
+    cfn: Cfn,
+    provisioner: LambdaProcess,
+    endpoint: String,
+    /// Custom resources made, with the properties they were last given.
+    customs: BTreeMap<String, Value>,
+    order: Vec<String>,
+    pub steps: Vec<Step>,
+    on_step: Box<dyn Fn(&Step) + Send + Sync>,
+}
+
+/// Builds the provisioner's debug binary (a no-op when up to date) and returns its path.
+pub fn build_provisioner() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("PROVISIONER_BIN") {
+        return path.into();
+    }
+    let root = moto::workspace_root();
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "-p", "provisioner", "--bin", "provisioner"])
+        .current_dir(&root)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p provisioner failed");
+    let target = std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| root.join("target"));
+    target.join("debug/provisioner")
+}
+
+impl<'t> LocalStack<'t> {
+    pub async fn new(
+        template: &'t Template,
+        parameters: &BTreeMap<String, String>,
+        stack_name: &str,
+        endpoint: &str,
+        provisioner_bin: &Path,
+        on_step: Box<dyn Fn(&Step) + Send + Sync>,
+    ) -> Result<LocalStack<'t>, String> {
+        let home = std::env::temp_dir().join(format!("skyhigh-home-{}", std::process::id()));
+        std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+        let provisioner = LambdaProcess::start(provisioner_bin, "provisioner", &moto::process_env(endpoint, &home))
+            .await
+            .map_err(|e| format!("start {}: {e}", provisioner_bin.display()))?;
+        Ok(LocalStack {
+            resolver: Resolver::new(template, parameters, stack_name),
+            cfn: Cfn::new(stack_name).await,
+            provisioner,
+            endpoint: endpoint.to_string(),
+            customs: BTreeMap::new(),
+            order: template.creation_order()?,
+            steps: Vec::new(),
+            on_step,
+        })
+    }
+
+    fn record(&mut self, step: Step) {
+        (self.on_step)(&step);
+        self.steps.push(step);
+    }
+
+    /// Makes what a native resource needs to exist in moto; the rest gets a stand-in id.
+    async fn create_native(&mut self, id: &str, kind: &str, props: &Value) -> (String, BTreeMap<String, String>, String) {
+        let stack = self.resolver.stack_name.clone();
+        let e = &self.endpoint;
+        let p = |k: &str| props.get(k).map(scalar).unwrap_or_default();
+        match kind {
+            "AWS::EC2::VPC" => {
+                let vpc = ec2::call(e, &[("Action", "CreateVpc"), ("CidrBlock", &p("CidrBlock"))], "vpcId").await;
+                (vpc, BTreeMap::new(), "made in moto".into())
+            }
+            "AWS::EC2::Subnet" => {
+                let params = [
+                    ("Action", "CreateSubnet"),
+                    ("VpcId", &p("VpcId")),
+                    ("CidrBlock", &p("CidrBlock")),
+                    ("AvailabilityZone", &p("AvailabilityZone")),
+                ];
+                let subnet = ec2::call(e, &params, "subnetId").await;
+                (subnet, BTreeMap::new(), "made in moto".into())
+            }
+            "AWS::EC2::SecurityGroup" => {
+                let name = format!("{stack}-{id}");
+                let params = [
+                    ("Action", "CreateSecurityGroup"),
+                    ("GroupName", name.as_str()),
+                    ("GroupDescription", &p("GroupDescription")),
+                    ("VpcId", &p("VpcId")),
+                ];
+                let sg = ec2::call(e, &params, "groupId").await;
+                (sg.clone(), BTreeMap::from([("GroupId".to_string(), sg)]), "made in moto".into())
+            }
+            "AWS::IAM::Role" => {
+                let name = format!("{stack}-{id}");
+                let arn = format!("arn:aws:iam::{}:role/{name}", moto::ACCOUNT);
+                (name, BTreeMap::from([("Arn".to_string(), arn)]), "stand-in ARN".into())
+            }
+            "AWS::Serverless::Function" => {
+                let name = format!("{stack}-{id}");
+                let arn = format!("arn:aws:lambda:{}:{}:function:{name}", moto::REGION, moto::ACCOUNT);
+                (name, BTreeMap::from([("Arn".to_string(), arn)]), "served locally by the Runtime API".into())
+            }
+            _ => (format!("{id}-local"), BTreeMap::new(), "not needed locally".into()),
+        }
+    }
+
+    /// Sends one custom-resource request through the provisioner process and reads its answer.
+    async fn send(&mut self, kind: &str, id: &str, props: &Value, physical: Option<&str>, old: Option<&Value>) -> Result<Answer, String> {
+        let resource_type = self.resolver.template.resources[id].kind.clone();
+        let pending = self.cfn.request(kind, &resource_type, id, props, physical, old);
+        let outcome = self.provisioner.runtime.invoke(pending.event.clone(), Duration::from_secs(300)).await;
+        match outcome {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("{id}: the provisioner returned an error: {e}")),
+            None => {
+                let init = self.provisioner.runtime.init_error().unwrap_or_default();
+                return Err(format!("{id}: no answer from the provisioner {init}"));
+            }
+        }
+        let answer = self.cfn.answers(&pending).pop().ok_or_else(|| format!("{id}: nothing was PUT to the response URL"))?;
+        self.record(Step {
+            logical_id: id.into(),
+            kind: resource_type,
+            action: kind.into(),
+            physical_id: answer.physical_id.clone(),
+            status: answer.status.clone(),
+            reason: answer.reason.clone(),
+        });
+        Ok(answer)
+    }
+
+    fn settle(&mut self, id: &str, answer: &Answer, props: Value) {
+        self.resolver.physical_ids.insert(id.into(), answer.physical_id.clone());
+        let data = answer.data.iter().map(|(k, v)| (k.clone(), scalar(v))).collect();
+        self.resolver.attributes.insert(id.into(), data);
+        self.customs.insert(id.into(), props);
+    }
+
+    /// Stack create: every resource in dependency order. Stops at the first FAILED.
+    pub async fn create(&mut self) -> Result<(), String> {
+        for id in self.order.clone() {
+            let resource = self.resolver.template.resources[&id].clone();
+            // Only what is made in moto needs its properties; a stand-in needs none.
+            let made_locally = resource.kind.starts_with("Custom::")
+                || ["AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::SecurityGroup"].contains(&resource.kind.as_str());
+            let props = if made_locally {
+                self.resolver.resolve(&resource.properties)?
+            } else {
+                Value::Null
+            };
+            if resource.kind.starts_with("Custom::") {
+                let answer = self.send("Create", &id, &props, None, None).await?;
+                if !answer.is_success() {
+                    return Err(format!("{id}: {}", answer.reason));
+                }
+                self.settle(&id, &answer, props);
+            } else {
+                let (physical, attributes, how) = self.create_native(&id, &resource.kind, &props).await;
+                self.record(Step {
+                    logical_id: id.clone(),
+                    kind: resource.kind.clone(),
+                    action: "Create".into(),
+                    physical_id: physical.clone(),
+                    status: "NATIVE".into(),
+                    reason: how,
+                });
+                self.resolver.physical_ids.insert(id.clone(), physical);
+                self.resolver.attributes.insert(id.clone(), attributes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stack update with new parameter values: an Update for every custom resource whose
+    /// resolved properties changed, then the cleanup Delete of any replaced one.
+    pub async fn update(&mut self, parameters: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+        self.resolver.parameters.extend(parameters.clone());
+        let mut changed = Vec::new();
+        let mut replaced = Vec::new();
+        for id in self.order.clone() {
+            let Some(old) = self.customs.get(&id).cloned() else { continue };
+            let props = self.resolver.resolve(&self.resolver.template.resources[&id].properties)?;
+            if props == old {
+                continue;
+            }
+            let physical = self.resolver.physical_ids[&id].clone();
+            let answer = self.send("Update", &id, &props, Some(&physical), Some(&old)).await?;
+            if !answer.is_success() {
+                return Err(format!("{id}: {}", answer.reason));
+            }
+            if answer.physical_id != physical {
+                replaced.push((id.clone(), physical, old));
+            }
+            self.settle(&id, &answer, props);
+            changed.push(id);
+        }
+        for (id, physical, old) in replaced.into_iter().rev() {
+            self.send("Delete", &id, &old, Some(&physical), None).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Stack delete: custom resources in reverse dependency order.
+    pub async fn delete(&mut self) -> Result<(), String> {
+        for id in self.order.clone().into_iter().rev() {
+            let Some(props) = self.customs.remove(&id) else { continue };
+            let physical = self.resolver.physical_ids[&id].clone();
+            let answer = self.send("Delete", &id, &props, Some(&physical), None).await?;
+            if !answer.is_success() {
+                return Err(format!("{id}: {}", answer.reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// The template's Outputs, resolved.
+    pub fn outputs(&self) -> Result<BTreeMap<String, String>, String> {
+        self.resolver
+            .template
+            .outputs
+            .iter()
+            .map(|(k, o)| Ok((k.clone(), scalar(&self.resolver.resolve(&o["Value"])?))))
+            .collect()
+    }
+
+    /// Peak RSS of the provisioner process so far, in KiB.
+    pub fn provisioner_peak_rss_kib(&self) -> Option<u64> {
+        self.provisioner.peak_rss_kib()
+    }
+
+    pub async fn stop(self) {
+        self.provisioner.stop().await;
+    }
+}
