@@ -12,6 +12,8 @@ pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 
 static MOTO: OnceCell<String> = OnceCell::const_new();
+/// The watchdog shell around a moto server this process started.
+static WATCHDOG: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
 
 /// The workspace root (where `.venv` lives).
 pub fn workspace_root() -> PathBuf {
@@ -33,19 +35,30 @@ fn spawn_moto() -> String {
         binary.display()
     );
     let port = free_port();
+    // The shell stops moto when this process is gone, or at once on SIGTERM (see `stop`).
     let script = format!(
         "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
-         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $m",
+         trap 'kill $m; wait $m; exit 0' TERM; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.5 & wait $!; done; kill $m; wait $m",
         binary.display(),
         parent = std::process::id()
     );
-    Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
         .spawn()
         .expect("start moto server");
+    *WATCHDOG.lock().unwrap() = Some(child);
     format!("http://127.0.0.1:{port}")
+}
+
+/// Stops the moto server this process started (if any) and waits until it is gone.
+pub fn stop() {
+    if let Some(mut child) = WATCHDOG.lock().unwrap().take() {
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = child.wait();
+    }
 }
 
 /// SDK configuration for moto: explicit endpoint, region and dummy credentials, and nothing
