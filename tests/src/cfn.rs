@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub const SERVICE_TOKEN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sky-high-booker-provisioner";
+pub const SERVICE_TOKEN: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:sky-high-booker-provisioner";
 
 /// CloudFormation turns every scalar property into a string; lists and maps keep their shape.
 pub fn stringify(value: &Value) -> Value {
@@ -18,7 +19,9 @@ pub fn stringify(value: &Value) -> Value {
         Value::Number(n) => Value::String(n.to_string()),
         Value::Bool(b) => Value::String(b.to_string()),
         Value::Array(items) => Value::Array(items.iter().map(stringify).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), stringify(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), stringify(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -39,14 +42,21 @@ impl Answer {
         Answer {
             status: b["Status"].as_str().unwrap_or_default().to_string(),
             reason: b["Reason"].as_str().unwrap_or_default().to_string(),
-            physical_id: b["PhysicalResourceId"].as_str().unwrap_or_default().to_string(),
+            physical_id: b["PhysicalResourceId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             data: b["Data"].as_object().cloned().unwrap_or_default(),
             received,
         }
     }
 
     pub fn data(&self, key: &str) -> String {
-        self.data.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+        self.data
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn is_success(&self) -> bool {
@@ -113,7 +123,11 @@ impl Cfn {
 
     /// Every answer received for a request, in order (more than one means a duplicate answer).
     pub fn answers(&self, pending: &Pending) -> Vec<Answer> {
-        self.responses.received(&pending.key).into_iter().map(Answer::from_received).collect()
+        self.responses
+            .received(&pending.key)
+            .into_iter()
+            .map(Answer::from_received)
+            .collect()
     }
 }
 
@@ -135,8 +149,10 @@ pub async fn invoke_in_process(
         rollouts,
         answer_by: operator_common::custom_resource::answer_by(deadline, &sender),
     });
-    handle_invocation(pending.event.clone(), deadline, &sender, move |request| provisioner::handle(request, env))
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    handle_invocation(pending.event.clone(), deadline, &sender, move |request| {
+        provisioner::handle(request, env)
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }

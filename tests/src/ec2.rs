@@ -36,13 +36,24 @@ pub async fn call(endpoint: &str, params: &[(&str, &str)], tag: &str) -> String 
         .await
         .expect("EC2 answer is text");
     let open = format!("<{tag}>");
-    let start = text.find(&open).unwrap_or_else(|| panic!("no <{tag}> in EC2 answer: {text}")) + open.len();
-    let end = text[start..].find('<').map(|i| start + i).unwrap_or(text.len());
+    let start = text
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in EC2 answer: {text}"))
+        + open.len();
+    let end = text[start..]
+        .find('<')
+        .map(|i| start + i)
+        .unwrap_or(text.len());
     text[start..end].to_string()
 }
 
 /// One call to a JSON-protocol service moto plays but no crate here is built for (ACM).
-pub async fn json_call(endpoint: &str, service: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
+pub async fn json_call(
+    endpoint: &str,
+    service: &str,
+    target: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
     let auth = format!("AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0");
     reqwest::Client::new()
         .post(format!("{endpoint}/"))
@@ -61,7 +72,12 @@ pub async fn json_call(endpoint: &str, service: &str, target: &str, body: serde_
 
 /// A VPC with public and private subnets in two AZs and the two security groups.
 pub async fn create_network(endpoint: &str, name: &str) -> Network {
-    let vpc_id = call(endpoint, &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")], "vpcId").await;
+    let vpc_id = call(
+        endpoint,
+        &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+        "vpcId",
+    )
+    .await;
     let mut subnets = Vec::new();
     for (i, az) in ["a", "b", "a", "b"].iter().enumerate() {
         let cidr = format!("10.0.{i}.0/24");
@@ -69,7 +85,12 @@ pub async fn create_network(endpoint: &str, name: &str) -> Network {
         subnets.push(
             call(
                 endpoint,
-                &[("Action", "CreateSubnet"), ("VpcId", &vpc_id), ("CidrBlock", &cidr), ("AvailabilityZone", &zone)],
+                &[
+                    ("Action", "CreateSubnet"),
+                    ("VpcId", &vpc_id),
+                    ("CidrBlock", &cidr),
+                    ("AvailabilityZone", &zone),
+                ],
                 "subnetId",
             )
             .await,

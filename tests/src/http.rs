@@ -66,7 +66,10 @@ async fn read_request(stream: &mut BufReader<TcpStream>) -> std::io::Result<Opti
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     stream.read_exact(&mut body).await?;
     Ok(Some(HttpRequest {
@@ -106,13 +109,19 @@ impl Server {
                     // Keep-alive: serve requests on this connection until the client closes it.
                     while let Ok(Some(request)) = read_request(&mut stream).await {
                         let response = handler(request).await;
-                        let mut head = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", response.status, response.body.len());
+                        let mut head = format!(
+                            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
+                            response.status,
+                            response.body.len()
+                        );
                         for (k, v) in &response.headers {
                             head.push_str(&format!("{k}: {v}\r\n"));
                         }
                         head.push_str("\r\n");
                         let out = stream.get_mut();
-                        if out.write_all(head.as_bytes()).await.is_err() || out.write_all(&response.body).await.is_err() {
+                        if out.write_all(head.as_bytes()).await.is_err()
+                            || out.write_all(&response.body).await.is_err()
+                        {
                             break;
                         }
                     }

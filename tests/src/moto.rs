@@ -17,11 +17,18 @@ static WATCHDOG: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mute
 
 /// The workspace root (where `.venv` lives).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts moto_server under a watchdog that stops it when this process exits.
@@ -56,7 +63,10 @@ fn spawn_moto() -> String {
 /// Stops the moto server this process started (if any) and waits until it is gone.
 pub fn stop() {
     if let Some(mut child) = WATCHDOG.lock().unwrap().take() {
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let _ = child.wait();
     }
 }

@@ -34,11 +34,20 @@ impl ResponseEndpoint {
                 }
                 let received = Received {
                     content_type: req.headers.get("content-type").cloned(),
-                    content_length: req.headers.get("content-length").and_then(|v| v.parse().ok()),
+                    content_length: req
+                        .headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok()),
                     body: serde_json::from_slice(&req.body).unwrap_or(Value::Null),
                     raw_len: req.body.len(),
                 };
-                store.0.lock().unwrap().entry(req.path).or_default().push(received);
+                store
+                    .0
+                    .lock()
+                    .unwrap()
+                    .entry(req.path)
+                    .or_default()
+                    .push(received);
                 HttpResponse::ok("")
             }
         })
@@ -49,11 +58,20 @@ impl ResponseEndpoint {
 
     /// A fresh URL for one request (its path keys the inbox).
     pub fn url(&self, key: &str) -> String {
-        format!("http://127.0.0.1:{}/{key}?X-Amz-Signature=local", self.server.port)
+        format!(
+            "http://127.0.0.1:{}/{key}?X-Amz-Signature=local",
+            self.server.port
+        )
     }
 
     /// Every response received for `key`, in order.
     pub fn received(&self, key: &str) -> Vec<Received> {
-        self.inbox.0.lock().unwrap().get(&format!("/{key}?X-Amz-Signature=local")).cloned().unwrap_or_default()
+        self.inbox
+            .0
+            .lock()
+            .unwrap()
+            .get(&format!("/{key}?X-Amz-Signature=local"))
+            .cloned()
+            .unwrap_or_default()
     }
 }

@@ -34,10 +34,18 @@ pub struct RuntimeApi {
     counter: Mutex<u64>,
 }
 
-async fn route(req: HttpRequest, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>, shared: Arc<Mutex<Shared>>) -> HttpResponse {
+async fn route(
+    req: HttpRequest,
+    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
+    shared: Arc<Mutex<Shared>>,
+) -> HttpResponse {
     let path = req.path.trim_start_matches("/2018-06-01/runtime/");
     if req.method == "GET" && path == "invocation/next" {
-        shared.lock().unwrap().first_next.get_or_insert_with(Instant::now);
+        shared
+            .lock()
+            .unwrap()
+            .first_next
+            .get_or_insert_with(Instant::now);
         let Some(inv) = rx.lock().await.recv().await else {
             return HttpResponse::status(500);
         };
@@ -48,7 +56,10 @@ async fn route(req: HttpRequest, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedRecei
                 "lambda-runtime-invoked-function-arn",
                 "arn:aws:lambda:us-east-1:123456789012:function:local",
             )
-            .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0")
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000;Sampled=0",
+            )
             .header("content-type", "application/json");
     }
     if req.method == "POST" && path == "init/error" {
@@ -111,9 +122,21 @@ impl RuntimeApi {
         };
         let (tx, rx) = oneshot::channel();
         self.shared.lock().unwrap().waiting.insert(id.clone(), tx);
-        let deadline_ms = (SystemTime::now() + timeout).duration_since(UNIX_EPOCH).unwrap().as_millis();
-        self.queue.send(Invocation { id, event, deadline_ms }).ok()?;
-        tokio::time::timeout(timeout + Duration::from_secs(5), rx).await.ok()?.ok()
+        let deadline_ms = (SystemTime::now() + timeout)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        self.queue
+            .send(Invocation {
+                id,
+                event,
+                deadline_ms,
+            })
+            .ok()?;
+        tokio::time::timeout(timeout + Duration::from_secs(5), rx)
+            .await
+            .ok()?
+            .ok()
     }
 }
 
@@ -126,7 +149,11 @@ pub struct LambdaProcess {
 
 impl LambdaProcess {
     /// Starts `binary` as Lambda would, with `env` added (AWS settings, function settings).
-    pub async fn start(binary: &Path, name: &str, env: &[(String, String)]) -> std::io::Result<LambdaProcess> {
+    pub async fn start(
+        binary: &Path,
+        name: &str,
+        env: &[(String, String)],
+    ) -> std::io::Result<LambdaProcess> {
         let runtime = RuntimeApi::start().await;
         let started = Instant::now();
         let child = Command::new(binary)
@@ -138,12 +165,19 @@ impl LambdaProcess {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("RUST_LOG", std::env::var("FUNCTION_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("FUNCTION_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()?;
-        Ok(LambdaProcess { child, started, runtime })
+        Ok(LambdaProcess {
+            child,
+            started,
+            runtime,
+        })
     }
 
     /// Peak resident memory so far (VmHWM), in KiB.

@@ -41,13 +41,23 @@ pub fn build_provisioner() -> std::path::PathBuf {
         return path.into();
     }
     let root = moto::workspace_root();
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--quiet", "-p", "provisioner", "--bin", "provisioner"])
-        .current_dir(&root)
-        .status()
-        .expect("run cargo build");
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "provisioner",
+                "--bin",
+                "provisioner",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build");
     assert!(status.success(), "cargo build -p provisioner failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| root.join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|_| root.join("target"));
     target.join("debug/provisioner")
 }
 
@@ -62,9 +72,13 @@ impl<'t> LocalStack<'t> {
     ) -> Result<LocalStack<'t>, String> {
         let home = std::env::temp_dir().join(format!("skyhigh-home-{}", std::process::id()));
         std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-        let provisioner = LambdaProcess::start(provisioner_bin, "provisioner", &moto::process_env(endpoint, &home))
-            .await
-            .map_err(|e| format!("start {}: {e}", provisioner_bin.display()))?;
+        let provisioner = LambdaProcess::start(
+            provisioner_bin,
+            "provisioner",
+            &moto::process_env(endpoint, &home),
+        )
+        .await
+        .map_err(|e| format!("start {}: {e}", provisioner_bin.display()))?;
         Ok(LocalStack {
             resolver: Resolver::new(template, parameters, stack_name),
             cfn: Cfn::new(stack_name).await,
@@ -83,13 +97,23 @@ impl<'t> LocalStack<'t> {
     }
 
     /// Makes what a native resource needs to exist in moto; the rest gets a stand-in id.
-    async fn create_native(&mut self, id: &str, kind: &str, props: &Value) -> (String, BTreeMap<String, String>, String) {
+    async fn create_native(
+        &mut self,
+        id: &str,
+        kind: &str,
+        props: &Value,
+    ) -> (String, BTreeMap<String, String>, String) {
         let stack = self.resolver.stack_name.clone();
         let e = &self.endpoint;
         let p = |k: &str| props.get(k).map(scalar).unwrap_or_default();
         match kind {
             "AWS::EC2::VPC" => {
-                let vpc = ec2::call(e, &[("Action", "CreateVpc"), ("CidrBlock", &p("CidrBlock"))], "vpcId").await;
+                let vpc = ec2::call(
+                    e,
+                    &[("Action", "CreateVpc"), ("CidrBlock", &p("CidrBlock"))],
+                    "vpcId",
+                )
+                .await;
                 (vpc, BTreeMap::new(), "made in moto".into())
             }
             "AWS::EC2::Subnet" => {
@@ -111,27 +135,60 @@ impl<'t> LocalStack<'t> {
                     ("VpcId", &p("VpcId")),
                 ];
                 let sg = ec2::call(e, &params, "groupId").await;
-                (sg.clone(), BTreeMap::from([("GroupId".to_string(), sg)]), "made in moto".into())
+                (
+                    sg.clone(),
+                    BTreeMap::from([("GroupId".to_string(), sg)]),
+                    "made in moto".into(),
+                )
             }
             "AWS::IAM::Role" => {
                 let name = format!("{stack}-{id}");
                 let arn = format!("arn:aws:iam::{}:role/{name}", moto::ACCOUNT);
-                (name, BTreeMap::from([("Arn".to_string(), arn)]), "stand-in ARN".into())
+                (
+                    name,
+                    BTreeMap::from([("Arn".to_string(), arn)]),
+                    "stand-in ARN".into(),
+                )
             }
             "AWS::Serverless::Function" => {
                 let name = format!("{stack}-{id}");
-                let arn = format!("arn:aws:lambda:{}:{}:function:{name}", moto::REGION, moto::ACCOUNT);
-                (name, BTreeMap::from([("Arn".to_string(), arn)]), "served locally by the Runtime API".into())
+                let arn = format!(
+                    "arn:aws:lambda:{}:{}:function:{name}",
+                    moto::REGION,
+                    moto::ACCOUNT
+                );
+                (
+                    name,
+                    BTreeMap::from([("Arn".to_string(), arn)]),
+                    "served locally by the Runtime API".into(),
+                )
             }
-            _ => (format!("{id}-local"), BTreeMap::new(), "not needed locally".into()),
+            _ => (
+                format!("{id}-local"),
+                BTreeMap::new(),
+                "not needed locally".into(),
+            ),
         }
     }
 
     /// Sends one custom-resource request through the provisioner process and reads its answer.
-    async fn send(&mut self, kind: &str, id: &str, props: &Value, physical: Option<&str>, old: Option<&Value>) -> Result<Answer, String> {
+    async fn send(
+        &mut self,
+        kind: &str,
+        id: &str,
+        props: &Value,
+        physical: Option<&str>,
+        old: Option<&Value>,
+    ) -> Result<Answer, String> {
         let resource_type = self.resolver.template.resources[id].kind.clone();
-        let pending = self.cfn.request(kind, &resource_type, id, props, physical, old);
-        let outcome = self.provisioner.runtime.invoke(pending.event.clone(), Duration::from_secs(300)).await;
+        let pending = self
+            .cfn
+            .request(kind, &resource_type, id, props, physical, old);
+        let outcome = self
+            .provisioner
+            .runtime
+            .invoke(pending.event.clone(), Duration::from_secs(300))
+            .await;
         match outcome {
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(format!("{id}: the provisioner returned an error: {e}")),
@@ -140,7 +197,11 @@ impl<'t> LocalStack<'t> {
                 return Err(format!("{id}: no answer from the provisioner {init}"));
             }
         }
-        let answer = self.cfn.answers(&pending).pop().ok_or_else(|| format!("{id}: nothing was PUT to the response URL"))?;
+        let answer = self
+            .cfn
+            .answers(&pending)
+            .pop()
+            .ok_or_else(|| format!("{id}: nothing was PUT to the response URL"))?;
         self.record(Step {
             logical_id: id.into(),
             kind: resource_type,
@@ -153,8 +214,14 @@ impl<'t> LocalStack<'t> {
     }
 
     fn settle(&mut self, id: &str, answer: &Answer, props: Value) {
-        self.resolver.physical_ids.insert(id.into(), answer.physical_id.clone());
-        let data = answer.data.iter().map(|(k, v)| (k.clone(), scalar(v))).collect();
+        self.resolver
+            .physical_ids
+            .insert(id.into(), answer.physical_id.clone());
+        let data = answer
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), scalar(v)))
+            .collect();
         self.resolver.attributes.insert(id.into(), data);
         self.customs.insert(id.into(), props);
     }
@@ -165,7 +232,12 @@ impl<'t> LocalStack<'t> {
             let resource = self.resolver.template.resources[&id].clone();
             // Only what is made in moto needs its properties; a stand-in needs none.
             let made_locally = resource.kind.starts_with("Custom::")
-                || ["AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::SecurityGroup"].contains(&resource.kind.as_str());
+                || [
+                    "AWS::EC2::VPC",
+                    "AWS::EC2::Subnet",
+                    "AWS::EC2::SecurityGroup",
+                ]
+                .contains(&resource.kind.as_str());
             let props = if made_locally {
                 self.resolver.resolve(&resource.properties)?
             } else {
@@ -178,7 +250,8 @@ impl<'t> LocalStack<'t> {
                 }
                 self.settle(&id, &answer, props);
             } else {
-                let (physical, attributes, how) = self.create_native(&id, &resource.kind, &props).await;
+                let (physical, attributes, how) =
+                    self.create_native(&id, &resource.kind, &props).await;
                 self.record(Step {
                     logical_id: id.clone(),
                     kind: resource.kind.clone(),
@@ -196,18 +269,27 @@ impl<'t> LocalStack<'t> {
 
     /// Stack update with new parameter values: an Update for every custom resource whose
     /// resolved properties changed, then the cleanup Delete of any replaced one.
-    pub async fn update(&mut self, parameters: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+    pub async fn update(
+        &mut self,
+        parameters: &BTreeMap<String, String>,
+    ) -> Result<Vec<String>, String> {
         self.resolver.parameters.extend(parameters.clone());
         let mut changed = Vec::new();
         let mut replaced = Vec::new();
         for id in self.order.clone() {
-            let Some(old) = self.customs.get(&id).cloned() else { continue };
-            let props = self.resolver.resolve(&self.resolver.template.resources[&id].properties)?;
+            let Some(old) = self.customs.get(&id).cloned() else {
+                continue;
+            };
+            let props = self
+                .resolver
+                .resolve(&self.resolver.template.resources[&id].properties)?;
             if props == old {
                 continue;
             }
             let physical = self.resolver.physical_ids[&id].clone();
-            let answer = self.send("Update", &id, &props, Some(&physical), Some(&old)).await?;
+            let answer = self
+                .send("Update", &id, &props, Some(&physical), Some(&old))
+                .await?;
             if !answer.is_success() {
                 return Err(format!("{id}: {}", answer.reason));
             }
@@ -218,7 +300,8 @@ impl<'t> LocalStack<'t> {
             changed.push(id);
         }
         for (id, physical, old) in replaced.into_iter().rev() {
-            self.send("Delete", &id, &old, Some(&physical), None).await?;
+            self.send("Delete", &id, &old, Some(&physical), None)
+                .await?;
         }
         Ok(changed)
     }
@@ -226,9 +309,13 @@ impl<'t> LocalStack<'t> {
     /// Stack delete: custom resources in reverse dependency order.
     pub async fn delete(&mut self) -> Result<(), String> {
         for id in self.order.clone().into_iter().rev() {
-            let Some(props) = self.customs.remove(&id) else { continue };
+            let Some(props) = self.customs.remove(&id) else {
+                continue;
+            };
             let physical = self.resolver.physical_ids[&id].clone();
-            let answer = self.send("Delete", &id, &props, Some(&physical), None).await?;
+            let answer = self
+                .send("Delete", &id, &props, Some(&physical), None)
+                .await?;
             if !answer.is_success() {
                 return Err(format!("{id}: {}", answer.reason));
             }

@@ -33,7 +33,14 @@ fn to_json(value: serde_yaml::Value) -> Value {
         Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
         Y::Mapping(m) => Value::Object(
             m.into_iter()
-                .map(|(k, v)| (k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}")), to_json(v)))
+                .map(|(k, v)| {
+                    (
+                        k.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| format!("{k:?}")),
+                        to_json(v),
+                    )
+                })
                 .collect(),
         ),
         Y::Tagged(t) => {
@@ -59,15 +66,25 @@ fn to_json(value: serde_yaml::Value) -> Value {
 impl Template {
     pub fn load(path: &Path) -> Result<Template, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let doc = to_json(yaml);
-        let section = |name: &str| doc.get(name).and_then(Value::as_object).cloned().unwrap_or_default();
+        let section = |name: &str| {
+            doc.get(name)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
         let resources = section("Resources")
             .into_iter()
             .map(|(id, r)| {
                 let depends_on = match r.get("DependsOn") {
                     Some(Value::String(s)) => vec![s.clone()],
-                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
                     _ => Vec::new(),
                 };
                 let resource = Resource {
@@ -102,7 +119,10 @@ impl Template {
                             }
                         }
                         ("Fn::Sub", v) => {
-                            let text = v.as_str().or_else(|| v.get(0).and_then(Value::as_str)).unwrap_or_default();
+                            let text = v
+                                .as_str()
+                                .or_else(|| v.get(0).and_then(Value::as_str))
+                                .unwrap_or_default();
                             for name in sub_names(text) {
                                 let id = name.split('.').next().unwrap_or_default();
                                 if self.resources.contains_key(id) {
@@ -182,7 +202,11 @@ const NO_VALUE: &str = "\u{0}AWS::NoValue";
 
 impl<'t> Resolver<'t> {
     /// Parameters take their defaults, then `overrides`.
-    pub fn new(template: &'t Template, overrides: &BTreeMap<String, String>, stack_name: &str) -> Resolver<'t> {
+    pub fn new(
+        template: &'t Template,
+        overrides: &BTreeMap<String, String>,
+        stack_name: &str,
+    ) -> Resolver<'t> {
         let mut parameters: BTreeMap<String, String> = template
             .parameters
             .iter()
@@ -291,7 +315,9 @@ impl<'t> Resolver<'t> {
             Value::Object(m) if m.len() == 1 => {
                 let (k, arg) = m.iter().next().expect("one entry");
                 match k.as_str() {
-                    "Ref" => Ok(Value::String(self.reference(arg.as_str().unwrap_or_default())?)),
+                    "Ref" => Ok(Value::String(
+                        self.reference(arg.as_str().unwrap_or_default())?,
+                    )),
                     "Fn::GetAtt" => {
                         let r = arg.get(0).and_then(Value::as_str).unwrap_or_default();
                         let a = arg.get(1).and_then(Value::as_str).unwrap_or_default();
@@ -307,26 +333,39 @@ impl<'t> Resolver<'t> {
                     },
                     "Fn::If" => {
                         let a = arg.as_array().ok_or("Fn::If takes a list")?;
-                        let pick = if self.condition(a[0].as_str().unwrap_or_default())? { &a[1] } else { &a[2] };
+                        let pick = if self.condition(a[0].as_str().unwrap_or_default())? {
+                            &a[1]
+                        } else {
+                            &a[2]
+                        };
                         self.resolve(pick)
                     }
                     "Fn::Join" => {
                         let a = arg.as_array().ok_or("Fn::Join takes a list")?;
                         let items = self.resolve(&a[1])?;
-                        let parts: Vec<String> = items.as_array().map(|i| i.iter().map(scalar).collect()).unwrap_or_default();
+                        let parts: Vec<String> = items
+                            .as_array()
+                            .map(|i| i.iter().map(scalar).collect())
+                            .unwrap_or_default();
                         Ok(Value::String(parts.join(a[0].as_str().unwrap_or_default())))
                     }
                     "Fn::Select" => {
                         let a = arg.as_array().ok_or("Fn::Select takes a list")?;
-                        let index: usize = scalar(&self.resolve(&a[0])?).parse().map_err(|_| "Fn::Select index")?;
+                        let index: usize = scalar(&self.resolve(&a[0])?)
+                            .parse()
+                            .map_err(|_| "Fn::Select index")?;
                         let list = self.resolve(&a[1])?;
-                        list.get(index).cloned().ok_or_else(|| format!("Fn::Select {index} out of range"))
+                        list.get(index)
+                            .cloned()
+                            .ok_or_else(|| format!("Fn::Select {index} out of range"))
                     }
                     "Fn::GetAZs" => Ok(json!(["a", "b", "c"]
                         .iter()
                         .map(|z| format!("{}{z}", self.region))
                         .collect::<Vec<_>>())),
-                    "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => Ok(Value::Bool(self.truth(v)?)),
+                    "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
+                        Ok(Value::Bool(self.truth(v)?))
+                    }
                     _ => self.resolve_map(m),
                 }
             }
@@ -368,37 +407,84 @@ mod tests {
     fn the_environment_is_made_in_dependency_order() {
         let t = template();
         let order = t.creation_order().unwrap();
-        let at = |id: &str| order.iter().position(|x| x == id).unwrap_or_else(|| panic!("{id} missing"));
-        for before in ["Repository", "Cluster", "LoadBalancer", "TaskExecutionRole", "ProvisionerFunction", "PrivateRoute"] {
+        let at = |id: &str| {
+            order
+                .iter()
+                .position(|x| x == id)
+                .unwrap_or_else(|| panic!("{id} missing"))
+        };
+        for before in [
+            "Repository",
+            "Cluster",
+            "LoadBalancer",
+            "TaskExecutionRole",
+            "ProvisionerFunction",
+            "PrivateRoute",
+        ] {
             assert!(at(before) < at("Service"), "{before} before Service");
         }
         for before in ["Vpc", "PublicSubnetA", "AlbSecurityGroup", "PublicRoute"] {
-            assert!(at(before) < at("LoadBalancer"), "{before} before LoadBalancer");
+            assert!(
+                at(before) < at("LoadBalancer"),
+                "{before} before LoadBalancer"
+            );
         }
-        let customs: Vec<&str> = t.resources.values().filter(|r| r.kind.starts_with("Custom::")).map(|r| r.kind.as_str()).collect();
+        let customs: Vec<&str> = t
+            .resources
+            .values()
+            .filter(|r| r.kind.starts_with("Custom::"))
+            .map(|r| r.kind.as_str())
+            .collect();
         assert_eq!(customs.len(), 4);
     }
 
     #[test]
     fn properties_resolve_from_parameters_and_what_was_made() {
         let t = template();
-        let mut r = Resolver::new(&t, &BTreeMap::from([("ImageTag".into(), "v2".into())]), "stack");
-        r.physical_ids.insert("PublicSubnetA".into(), "subnet-a".into());
-        r.physical_ids.insert("PublicSubnetB".into(), "subnet-b".into());
+        let mut r = Resolver::new(
+            &t,
+            &BTreeMap::from([("ImageTag".into(), "v2".into())]),
+            "stack",
+        );
+        r.physical_ids
+            .insert("PublicSubnetA".into(), "subnet-a".into());
+        r.physical_ids
+            .insert("PublicSubnetB".into(), "subnet-b".into());
         r.physical_ids.insert("Vpc".into(), "vpc-1".into());
-        r.attributes.insert("AlbSecurityGroup".into(), BTreeMap::from([("GroupId".into(), "sg-1".into())]));
-        r.attributes.insert("ProvisionerFunction".into(), BTreeMap::from([("Arn".into(), "arn:fn".into())]));
+        r.attributes.insert(
+            "AlbSecurityGroup".into(),
+            BTreeMap::from([("GroupId".into(), "sg-1".into())]),
+        );
+        r.attributes.insert(
+            "ProvisionerFunction".into(),
+            BTreeMap::from([("Arn".into(), "arn:fn".into())]),
+        );
         let lb = r.resolve(&t.resources["LoadBalancer"].properties).unwrap();
         assert_eq!(lb["Subnets"], json!(["subnet-a", "subnet-b"]));
         assert_eq!(lb["SecurityGroups"], json!(["sg-1"]));
         assert_eq!(lb["Name"], json!("sky-high-booker"));
-        assert!(lb.get("CertificateArn").is_none(), "no certificate: the property is left out");
-        let mut r2 = Resolver::new(&t, &BTreeMap::from([("CertificateArn".into(), "arn:cert".into())]), "stack");
+        assert!(
+            lb.get("CertificateArn").is_none(),
+            "no certificate: the property is left out"
+        );
+        let mut r2 = Resolver::new(
+            &t,
+            &BTreeMap::from([("CertificateArn".into(), "arn:cert".into())]),
+            "stack",
+        );
         r2.physical_ids = r.physical_ids.clone();
         r2.attributes = r.attributes.clone();
-        assert_eq!(r2.resolve(&t.resources["LoadBalancer"].properties).unwrap()["CertificateArn"], json!("arn:cert"));
-        let subnet = r.resolve(&t.resources["PrivateSubnetB"].properties).unwrap();
+        assert_eq!(
+            r2.resolve(&t.resources["LoadBalancer"].properties).unwrap()["CertificateArn"],
+            json!("arn:cert")
+        );
+        let subnet = r
+            .resolve(&t.resources["PrivateSubnetB"].properties)
+            .unwrap();
         assert_eq!(subnet["AvailabilityZone"], json!("us-east-1b"));
-        assert_eq!(subnet["Tags"][0]["Value"], json!("sky-high-booker-private-b"));
+        assert_eq!(
+            subnet["Tags"][0]["Value"],
+            json!("sky-high-booker-private-b")
+        );
     }
 }

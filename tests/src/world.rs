@@ -53,8 +53,15 @@ impl World {
             .try_init();
         let endpoint = moto::endpoint().await.to_string();
         let config = moto::sdk_config(&endpoint);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let id = format!("{:04x}{}", (nanos ^ std::process::id()) & 0xffff, WORLDS.fetch_add(1, Ordering::SeqCst));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let id = format!(
+            "{:04x}{}",
+            (nanos ^ std::process::id()) & 0xffff,
+            WORLDS.fetch_add(1, Ordering::SeqCst)
+        );
         World {
             clients: Clients::new(&config),
             cfn: Cfn::new(&format!("stack-{id}")).await,
@@ -76,37 +83,89 @@ impl World {
 
     /// Hands one request to the provisioner and returns its (single) answer.
     pub async fn send(&self, pending: &Pending) -> Answer {
-        self.send_with(pending, Box::new(EcsRolloutWatcher::default()), Duration::from_secs(120))
-            .await
+        self.send_with(
+            pending,
+            Box::new(EcsRolloutWatcher::default()),
+            Duration::from_secs(120),
+        )
+        .await
     }
 
-    pub async fn send_with(&self, pending: &Pending, rollouts: Box<dyn RolloutWatcher>, limit: Duration) -> Answer {
+    pub async fn send_with(
+        &self,
+        pending: &Pending,
+        rollouts: Box<dyn RolloutWatcher>,
+        limit: Duration,
+    ) -> Answer {
         let before = self.cfn.answers(pending).len();
         invoke_in_process(pending, self.clients.clone(), rollouts, limit)
             .await
             .expect("the answer is delivered");
         let answers = self.cfn.answers(pending);
-        assert_eq!(answers.len(), before + 1, "exactly one answer per invocation");
+        assert_eq!(
+            answers.len(),
+            before + 1,
+            "exactly one answer per invocation"
+        );
         let answer = answers.last().cloned().expect("an answer");
-        assert_eq!(answer.received.content_type.as_deref(), Some(""), "S3 needs an empty Content-Type");
-        assert_eq!(answer.received.content_length, Some(answer.received.raw_len));
+        assert_eq!(
+            answer.received.content_type.as_deref(),
+            Some(""),
+            "S3 needs an empty Content-Type"
+        );
+        assert_eq!(
+            answer.received.content_length,
+            Some(answer.received.raw_len)
+        );
         assert!(answer.received.raw_len <= 4096);
-        assert!(!answer.physical_id.is_empty(), "PhysicalResourceId is never empty");
+        assert!(
+            !answer.physical_id.is_empty(),
+            "PhysicalResourceId is never empty"
+        );
         answer
     }
 
     pub async fn create(&self, resource_type: &str, logical: &str, props: &Value) -> Answer {
-        let p = self.cfn.request("Create", resource_type, logical, props, None, None);
+        let p = self
+            .cfn
+            .request("Create", resource_type, logical, props, None, None);
         self.send(&p).await
     }
 
-    pub async fn update(&self, resource_type: &str, logical: &str, physical: &str, old: &Value, new: &Value) -> Answer {
-        let p = self.cfn.request("Update", resource_type, logical, new, Some(physical), Some(old));
+    pub async fn update(
+        &self,
+        resource_type: &str,
+        logical: &str,
+        physical: &str,
+        old: &Value,
+        new: &Value,
+    ) -> Answer {
+        let p = self.cfn.request(
+            "Update",
+            resource_type,
+            logical,
+            new,
+            Some(physical),
+            Some(old),
+        );
         self.send(&p).await
     }
 
-    pub async fn delete(&self, resource_type: &str, logical: &str, physical: &str, props: &Value) -> Answer {
-        let p = self.cfn.request("Delete", resource_type, logical, props, Some(physical), None);
+    pub async fn delete(
+        &self,
+        resource_type: &str,
+        logical: &str,
+        physical: &str,
+        props: &Value,
+    ) -> Answer {
+        let p = self.cfn.request(
+            "Delete",
+            resource_type,
+            logical,
+            props,
+            Some(physical),
+            None,
+        );
         self.send(&p).await
     }
 
@@ -151,7 +210,10 @@ impl World {
             json!({"DomainName": domain, "ValidationMethod": "DNS"}),
         )
         .await;
-        out["CertificateArn"].as_str().expect("a certificate ARN").to_string()
+        out["CertificateArn"]
+            .as_str()
+            .expect("a certificate ARN")
+            .to_string()
     }
 
     /// Pushes an image to moto's ECR with an explicit digest (moto's own collide).

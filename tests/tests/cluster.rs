@@ -6,8 +6,17 @@ use serde_json::json;
 const TYPE: &str = "Custom::Cluster";
 
 async fn status(w: &World, name: &str) -> Option<String> {
-    let out = w.clients.ecs.describe_clusters().clusters(name).send().await.unwrap();
-    out.clusters().first().and_then(|c| c.status().map(str::to_string))
+    let out = w
+        .clients
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .send()
+        .await
+        .unwrap();
+    out.clusters()
+        .first()
+        .and_then(|c| c.status().map(str::to_string))
 }
 
 #[tokio::test]
@@ -20,12 +29,27 @@ async fn create_update_replace_and_delete() {
     assert!(created.is_success(), "{}", created.reason);
     assert_eq!(created.physical_id, name);
     assert_eq!(created.data("ClusterName"), name);
-    assert!(created.data("ClusterArn").ends_with(&format!("cluster/{name}")));
-    let c = w.clients.ecs.describe_clusters().clusters(&name).send().await.unwrap();
-    assert_eq!(c.clusters()[0].capacity_providers(), ["FARGATE", "FARGATE_SPOT"]);
+    assert!(created
+        .data("ClusterArn")
+        .ends_with(&format!("cluster/{name}")));
+    let c = w
+        .clients
+        .ecs
+        .describe_clusters()
+        .clusters(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.clusters()[0].capacity_providers(),
+        ["FARGATE", "FARGATE_SPOT"]
+    );
 
     let again = w.create(TYPE, "Cluster", &props).await;
-    assert!(again.is_success() && again.physical_id == name, "a repeated Create adopts");
+    assert!(
+        again.is_success() && again.physical_id == name,
+        "a repeated Create adopts"
+    );
 
     let new = json!({"ClusterName": name, "ContainerInsights": "disabled",
                      "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": 1}]});
@@ -33,7 +57,11 @@ async fn create_update_replace_and_delete() {
     assert!(updated.is_success(), "{}", updated.reason);
     assert_eq!(updated.physical_id, name);
     let back = w.update(TYPE, "Cluster", &name, &new, &props).await;
-    assert!(back.is_success(), "rollback to the old properties: {}", back.reason);
+    assert!(
+        back.is_success(),
+        "rollback to the old properties: {}",
+        back.reason
+    );
 
     let renamed = json!({"ClusterName": w.name("sky2")});
     let replaced = w.update(TYPE, "Cluster", &name, &props, &renamed).await;

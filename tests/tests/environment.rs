@@ -18,9 +18,16 @@ async fn the_template_deploys_updates_and_deletes_in_dependency_order() {
         ("WaitForSteadyState".to_string(), "false".to_string()),
     ]);
     let bin = build_provisioner();
-    let mut stack = LocalStack::new(&template, &parameters, &format!("stack-{}", w.id), &w.endpoint, &bin, Box::new(|_| {}))
-        .await
-        .unwrap();
+    let mut stack = LocalStack::new(
+        &template,
+        &parameters,
+        &format!("stack-{}", w.id),
+        &w.endpoint,
+        &bin,
+        Box::new(|_| {}),
+    )
+    .await
+    .unwrap();
 
     stack.create().await.unwrap();
     let customs: Vec<&str> = stack
@@ -30,13 +37,25 @@ async fn the_template_deploys_updates_and_deletes_in_dependency_order() {
         .map(|s| s.logical_id.as_str())
         .collect();
     let at = |id: &str| customs.iter().position(|c| *c == id).unwrap();
-    assert!(at("Repository") < at("Service") && at("Cluster") < at("Service") && at("LoadBalancer") < at("Service"));
+    assert!(
+        at("Repository") < at("Service")
+            && at("Cluster") < at("Service")
+            && at("LoadBalancer") < at("Service")
+    );
     let outputs = stack.outputs().unwrap();
     assert!(outputs["Url"].starts_with("http://"), "{outputs:?}");
     assert_eq!(outputs["ServiceName"], app);
     assert_eq!(outputs["ClusterName"], app);
     assert!(outputs["RepositoryUri"].ends_with(&format!("/{app}")));
-    let service = w.clients.ecs.describe_services().cluster(&app).services(&app).send().await.unwrap();
+    let service = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(&app)
+        .services(&app)
+        .send()
+        .await
+        .unwrap();
     let service = &service.services()[0];
     assert_eq!(service.status(), Some("ACTIVE"));
     assert_eq!(service.desired_count(), 2);
@@ -51,20 +70,68 @@ async fn the_template_deploys_updates_and_deletes_in_dependency_order() {
         ]))
         .await
         .unwrap();
-    assert_eq!(changed, vec!["Service".to_string()], "only the service's properties changed");
-    let service = w.clients.ecs.describe_services().cluster(&app).services(&app).send().await.unwrap();
+    assert_eq!(
+        changed,
+        vec!["Service".to_string()],
+        "only the service's properties changed"
+    );
+    let service = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(&app)
+        .services(&app)
+        .send()
+        .await
+        .unwrap();
     let service = &service.services()[0];
     assert_eq!(service.desired_count(), 3);
-    let td = w.clients.ecs.describe_task_definition().task_definition(service.task_definition().unwrap()).send().await.unwrap();
-    assert!(td.task_definition().unwrap().container_definitions()[0].image().unwrap().ends_with(&format!("@{digest}")));
+    let td = w
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(service.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(td.task_definition().unwrap().container_definitions()[0]
+        .image()
+        .unwrap()
+        .ends_with(&format!("@{digest}")));
 
     // sam delete: the repository holds an image, so it is retained rather than emptied.
     stack.delete().await.unwrap();
-    let repo_step = stack.steps.iter().rev().find(|s| s.logical_id == "Repository").unwrap();
-    assert!(repo_step.reason.contains("retained"), "{}", repo_step.reason);
-    let service = w.clients.ecs.describe_services().cluster(&app).services(&app).send().await.unwrap();
-    assert!(service.services().iter().all(|s| s.status() != Some("ACTIVE")));
-    let lbs = w.clients.elb.describe_load_balancers().names(&app).send().await;
+    let repo_step = stack
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.logical_id == "Repository")
+        .unwrap();
+    assert!(
+        repo_step.reason.contains("retained"),
+        "{}",
+        repo_step.reason
+    );
+    let service = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(&app)
+        .services(&app)
+        .send()
+        .await
+        .unwrap();
+    assert!(service
+        .services()
+        .iter()
+        .all(|s| s.status() != Some("ACTIVE")));
+    let lbs = w
+        .clients
+        .elb
+        .describe_load_balancers()
+        .names(&app)
+        .send()
+        .await;
     assert!(lbs.is_err() || lbs.unwrap().load_balancers().is_empty());
     stack.stop().await;
 }

@@ -6,7 +6,13 @@ use serde_json::json;
 const TYPE: &str = "Custom::Repository";
 
 async fn repository_exists(w: &World, name: &str) -> bool {
-    w.clients.ecr.describe_repositories().repository_names(name).send().await.is_ok()
+    w.clients
+        .ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .is_ok()
 }
 
 #[tokio::test]
@@ -19,33 +25,84 @@ async fn create_update_and_delete() {
     assert!(created.is_success(), "{}", created.reason);
     assert_eq!(created.physical_id, name);
     assert_eq!(created.data("RepositoryName"), name);
-    assert!(created.data("RepositoryArn").ends_with(&format!("repository/{name}")));
-    assert!(created.data("RepositoryUri").ends_with(&format!(".amazonaws.com/{name}")));
-    let repo = w.clients.ecr.describe_repositories().repository_names(&name).send().await.unwrap();
+    assert!(created
+        .data("RepositoryArn")
+        .ends_with(&format!("repository/{name}")));
+    assert!(created
+        .data("RepositoryUri")
+        .ends_with(&format!(".amazonaws.com/{name}")));
+    let repo = w
+        .clients
+        .ecr
+        .describe_repositories()
+        .repository_names(&name)
+        .send()
+        .await
+        .unwrap();
     let repo = &repo.repositories()[0];
     assert!(repo.image_scanning_configuration().unwrap().scan_on_push());
     assert_eq!(repo.image_tag_mutability().unwrap().as_str(), "MUTABLE");
-    let tags = w.clients.ecr.list_tags_for_resource().resource_arn(repo.repository_arn().unwrap()).send().await.unwrap();
-    assert!(tags.tags().iter().any(|t| t.key() == "skyhigh:keep-images" && t.value() == "10"));
+    let tags = w
+        .clients
+        .ecr
+        .list_tags_for_resource()
+        .resource_arn(repo.repository_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == "skyhigh:keep-images" && t.value() == "10"));
 
     // In place: same name, new settings.
     let new = json!({"RepositoryName": name, "ScanOnPush": false, "ImageTagMutability": "IMMUTABLE", "KeepImages": 20});
     let updated = w.update(TYPE, "AppRepository", &name, &props, &new).await;
     assert!(updated.is_success(), "{}", updated.reason);
     assert_eq!(updated.physical_id, name, "an in-place update keeps the id");
-    let repo = w.clients.ecr.describe_repositories().repository_names(&name).send().await.unwrap();
+    let repo = w
+        .clients
+        .ecr
+        .describe_repositories()
+        .repository_names(&name)
+        .send()
+        .await
+        .unwrap();
     let repo = &repo.repositories()[0];
     // ScanOnPush false is not checked here: the SDK omits a false flag (ECR's default) and moto
     // then keeps the old value. The plan's unit tests cover that the change is sent.
     assert_eq!(repo.image_tag_mutability().unwrap().as_str(), "IMMUTABLE");
-    let tags = w.clients.ecr.list_tags_for_resource().resource_arn(repo.repository_arn().unwrap()).send().await.unwrap();
-    assert!(tags.tags().iter().any(|t| t.key() == "skyhigh:keep-images" && t.value() == "20"));
+    let tags = w
+        .clients
+        .ecr
+        .list_tags_for_resource()
+        .resource_arn(repo.repository_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == "skyhigh:keep-images" && t.value() == "20"));
 
     // Rollback: CloudFormation updates back to the old properties.
     let rolled_back = w.update(TYPE, "AppRepository", &name, &new, &props).await;
     assert!(rolled_back.is_success(), "{}", rolled_back.reason);
-    let repo = w.clients.ecr.describe_repositories().repository_names(&name).send().await.unwrap();
-    assert_eq!(repo.repositories()[0].image_tag_mutability().unwrap().as_str(), "MUTABLE");
+    let repo = w
+        .clients
+        .ecr
+        .describe_repositories()
+        .repository_names(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.repositories()[0]
+            .image_tag_mutability()
+            .unwrap()
+            .as_str(),
+        "MUTABLE"
+    );
 
     let deleted = w.delete(TYPE, "AppRepository", &name, &props).await;
     assert!(deleted.is_success(), "{}", deleted.reason);
@@ -61,9 +118,16 @@ async fn a_new_name_replaces_and_the_old_one_goes_on_cleanup() {
     w.create(TYPE, "AppRepository", &old).await;
     let replaced = w.update(TYPE, "AppRepository", &old_name, &old, &new).await;
     assert!(replaced.is_success(), "{}", replaced.reason);
-    assert_eq!(replaced.physical_id, w.name("renamed"), "a replacement answers a new id");
+    assert_eq!(
+        replaced.physical_id,
+        w.name("renamed"),
+        "a replacement answers a new id"
+    );
     assert!(repository_exists(&w, &w.name("renamed")).await);
-    assert!(repository_exists(&w, &old_name).await, "the old one waits for CloudFormation's Delete");
+    assert!(
+        repository_exists(&w, &old_name).await,
+        "the old one waits for CloudFormation's Delete"
+    );
     let cleanup = w.delete(TYPE, "AppRepository", &old_name, &old).await;
     assert!(cleanup.is_success());
     assert!(!repository_exists(&w, &old_name).await);
@@ -89,7 +153,11 @@ async fn a_repository_with_images_is_retained_unless_asked_to_empty_it() {
     w.push_image(&name, "latest", 1).await;
 
     let kept = w.delete(TYPE, "AppRepository", &name, &props).await;
-    assert!(kept.is_success(), "a stack delete is not blocked: {}", kept.reason);
+    assert!(
+        kept.is_success(),
+        "a stack delete is not blocked: {}",
+        kept.reason
+    );
     assert!(kept.reason.contains("retained"), "{}", kept.reason);
     assert!(repository_exists(&w, &name).await);
 
@@ -107,7 +175,10 @@ async fn deleting_what_was_never_created_succeeds() {
     let gone = w.delete(TYPE, "AppRepository", name, &props).await;
     assert!(gone.is_success(), "{}", gone.reason);
     // The id a failed Create answered, and an id CloudFormation generated for an in-flight Create.
-    for id in ["not-created:AppRepository:abc", "stack-AppRepository-1X2Y3Z"] {
+    for id in [
+        "not-created:AppRepository:abc",
+        "stack-AppRepository-1X2Y3Z",
+    ] {
         let gone = w.delete(TYPE, "AppRepository", id, &props).await;
         assert!(gone.is_success(), "{id}: {}", gone.reason);
         assert_eq!(gone.physical_id, id);

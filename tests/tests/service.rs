@@ -10,11 +10,23 @@ const TYPE: &str = "Custom::Service";
 
 /// Creates what a service stands on, through the provisioner; returns the service's properties.
 async fn foundations(w: &World) -> (Value, String) {
-    let repo = w.create("Custom::Repository", "Repository", &w.repository_props()).await;
-    let cluster = w.create("Custom::Cluster", "Cluster", &w.cluster_props()).await;
-    let lb = w.create("Custom::LoadBalancer", "LoadBalancer", &w.load_balancer_props().await).await;
+    let repo = w
+        .create("Custom::Repository", "Repository", &w.repository_props())
+        .await;
+    let cluster = w
+        .create("Custom::Cluster", "Cluster", &w.cluster_props())
+        .await;
+    let lb = w
+        .create(
+            "Custom::LoadBalancer",
+            "LoadBalancer",
+            &w.load_balancer_props().await,
+        )
+        .await;
     assert!(repo.is_success() && cluster.is_success() && lb.is_success());
-    let props = w.service_props(&repo.data("RepositoryUri"), &lb.data("TargetGroupArn")).await;
+    let props = w
+        .service_props(&repo.data("RepositoryUri"), &lb.data("TargetGroupArn"))
+        .await;
     (props, repo.data("RepositoryName"))
 }
 
@@ -32,15 +44,34 @@ struct Seen {
 }
 
 async fn seen(w: &World, answer: &Answer) -> Seen {
-    let (cluster, name) = provisioner::service::parse_service_arn(&answer.physical_id).expect("a service ARN");
-    let out = w.clients.ecs.describe_services().cluster(&cluster).services(&name).send().await.unwrap();
+    let (cluster, name) =
+        provisioner::service::parse_service_arn(&answer.physical_id).expect("a service ARN");
+    let out = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&name)
+        .send()
+        .await
+        .unwrap();
     let s = &out.services()[0];
     let td = s.task_definition().unwrap().to_string();
     let image = if td.is_empty() {
         String::new()
     } else {
-        let out = w.clients.ecs.describe_task_definition().task_definition(&td).send().await.unwrap();
-        out.task_definition().unwrap().container_definitions()[0].image().unwrap().to_string()
+        let out = w
+            .clients
+            .ecs
+            .describe_task_definition()
+            .task_definition(&td)
+            .send()
+            .await
+            .unwrap();
+        out.task_definition().unwrap().container_definitions()[0]
+            .image()
+            .unwrap()
+            .to_string()
     };
     Seen {
         desired: s.desired_count(),
@@ -51,7 +82,14 @@ async fn seen(w: &World, answer: &Answer) -> Seen {
 }
 
 async fn revisions(w: &World, family: &str) -> usize {
-    let out = w.clients.ecs.list_task_definitions().family_prefix(family).send().await.unwrap();
+    let out = w
+        .clients
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .send()
+        .await
+        .unwrap();
     out.task_definition_arns().len()
 }
 
@@ -66,13 +104,27 @@ async fn create_update_and_delete() {
     let arn = created.physical_id.clone();
     assert_eq!(created.data("ServiceArn"), arn);
     assert_eq!(created.data("ServiceName"), w.name("web"));
-    assert_eq!(created.data("LogGroupName"), format!("/ecs/{}", w.name("web")));
+    assert_eq!(
+        created.data("LogGroupName"),
+        format!("/ecs/{}", w.name("web"))
+    );
     let s = seen(&w, &created).await;
     assert_eq!(s.desired, 2);
-    assert_eq!(s.image, format!("{}@{digest}", props["RepositoryUri"].as_str().unwrap()), "pinned by digest");
+    assert_eq!(
+        s.image,
+        format!("{}@{digest}", props["RepositoryUri"].as_str().unwrap()),
+        "pinned by digest"
+    );
     assert_eq!(s.task_definition, created.data("TaskDefinitionArn"));
 
-    let logs = w.clients.logs.describe_log_groups().log_group_name_prefix(created.data("LogGroupName")).send().await.unwrap();
+    let logs = w
+        .clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(created.data("LogGroupName"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logs.log_groups()[0].retention_in_days(), Some(14));
     let resource_id = format!("service/{}/{}", w.name("sky"), w.name("web"));
     let targets = w
@@ -98,7 +150,11 @@ async fn create_update_and_delete() {
     let mut targets: Vec<f64> = policies
         .scaling_policies()
         .iter()
-        .map(|p| p.target_tracking_scaling_policy_configuration().unwrap().target_value())
+        .map(|p| {
+            p.target_tracking_scaling_policy_configuration()
+                .unwrap()
+                .target_value()
+        })
         .collect();
     targets.sort_by(f64::total_cmp);
     assert_eq!(targets, vec![70.0, 80.0]);
@@ -114,8 +170,14 @@ async fn create_update_and_delete() {
     let updated = w.update(TYPE, "Service", &arn, &props, &bigger).await;
     assert!(updated.is_success(), "{}", updated.reason);
     assert_eq!(updated.physical_id, arn);
-    assert_ne!(updated.data("TaskDefinitionArn"), created.data("TaskDefinitionArn"));
-    assert_eq!(seen(&w, &updated).await.task_definition, updated.data("TaskDefinitionArn"));
+    assert_ne!(
+        updated.data("TaskDefinitionArn"),
+        created.data("TaskDefinitionArn")
+    );
+    assert_eq!(
+        seen(&w, &updated).await.task_definition,
+        updated.data("TaskDefinitionArn")
+    );
     // An Update with nothing changed registers nothing.
     w.update(TYPE, "Service", &arn, &bigger, &bigger).await;
     assert_eq!(revisions(&w, &w.name("web")).await, 2);
@@ -123,13 +185,31 @@ async fn create_update_and_delete() {
     // Rollback: back to the old properties.
     let back = w.update(TYPE, "Service", &arn, &bigger, &props).await;
     assert!(back.is_success(), "{}", back.reason);
-    let td = w.clients.ecs.describe_task_definition().task_definition(back.data("TaskDefinitionArn")).send().await.unwrap();
+    let td = w
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(back.data("TaskDefinitionArn"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(td.task_definition().unwrap().cpu(), Some("512"));
 
     let deleted = w.delete(TYPE, "Service", &arn, &props).await;
     assert!(deleted.is_success(), "{}", deleted.reason);
-    let out = w.clients.ecs.describe_services().cluster(w.name("sky")).services(w.name("web")).send().await.unwrap();
-    assert!(out.services().iter().all(|s| s.status() != Some("ACTIVE")), "the service is gone");
+    let out = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(w.name("sky"))
+        .services(w.name("web"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        out.services().iter().all(|s| s.status() != Some("ACTIVE")),
+        "the service is gone"
+    );
     let targets = w
         .clients
         .scaling
@@ -139,7 +219,10 @@ async fn create_update_and_delete() {
         .send()
         .await
         .unwrap();
-    assert!(targets.scalable_targets().is_empty(), "scaling stops with the service");
+    assert!(
+        targets.scalable_targets().is_empty(),
+        "scaling stops with the service"
+    );
     let again = w.delete(TYPE, "Service", &arn, &props).await;
     assert!(again.is_success(), "a repeated Delete: {}", again.reason);
 }
@@ -155,10 +238,25 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
     let (cluster, name) = (w.name("sky"), w.name("web"));
 
     // At run time: the autoscaler scales to 4, the redeployer rolls a newer push.
-    w.clients.ecs.update_service().cluster(&cluster).service(&name).desired_count(4).send().await.unwrap();
+    w.clients
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&name)
+        .desired_count(4)
+        .send()
+        .await
+        .unwrap();
     let pushed = w.push_image(&repository, "latest", 2).await;
     let current = seen(&w, &created).await;
-    let td = w.clients.ecs.describe_task_definition().task_definition(&current.task_definition).send().await.unwrap();
+    let td = w
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(&current.task_definition)
+        .send()
+        .await
+        .unwrap();
     let mut container = td.task_definition().unwrap().container_definitions()[0].clone();
     let pushed_image = format!("{}@{pushed}", props["RepositoryUri"].as_str().unwrap());
     container.image = Some(pushed_image.clone());
@@ -177,8 +275,21 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
         .send()
         .await
         .unwrap();
-    let redeployed_arn = redeployed.task_definition().unwrap().task_definition_arn().unwrap().to_string();
-    w.clients.ecs.update_service().cluster(&cluster).service(&name).task_definition(&redeployed_arn).send().await.unwrap();
+    let redeployed_arn = redeployed
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string();
+    w.clients
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&name)
+        .task_definition(&redeployed_arn)
+        .send()
+        .await
+        .unwrap();
 
     // A stack update that changes neither DesiredCount nor the image properties keeps both.
     let env_changed = {
@@ -191,10 +302,15 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
     let s = seen(&w, &updated).await;
     assert_eq!(s.desired, 4, "the autoscaled count stays");
     assert_eq!(s.image, pushed_image, "the pushed digest stays");
-    assert_ne!(s.task_definition, redeployed_arn, "the environment change made a new revision");
+    assert_ne!(
+        s.task_definition, redeployed_arn,
+        "the environment change made a new revision"
+    );
 
     // An update with nothing changed keeps the redeployed revision itself.
-    let same = w.update(TYPE, "Service", &arn, &env_changed, &env_changed).await;
+    let same = w
+        .update(TYPE, "Service", &arn, &env_changed, &env_changed)
+        .await;
     assert_eq!(same.data("TaskDefinitionArn"), s.task_definition);
 
     // Changing DesiredCount in the template wins.
@@ -203,7 +319,15 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
     assert_eq!(seen(&w, &scaled).await.desired, 3);
 
     // Narrower bounds clamp the running count.
-    w.clients.ecs.update_service().cluster(&cluster).service(&name).desired_count(5).send().await.unwrap();
+    w.clients
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&name)
+        .desired_count(5)
+        .send()
+        .await
+        .unwrap();
     let narrow = with(&with(&three, "MaxCapacity", "4"), "DesiredCount", "3");
     let clamped = w.update(TYPE, "Service", &arn, &three, &narrow).await;
     assert_eq!(seen(&w, &clamped).await.desired, 4);
@@ -222,14 +346,25 @@ async fn a_new_service_name_replaces_the_service() {
     let (props, _) = foundations(&w).await;
     let created = w.create(TYPE, "Service", &props).await;
     assert!(created.is_success(), "{}", created.reason);
-    assert!(seen(&w, &created).await.image.ends_with(":latest"), "no push yet: the tag itself");
+    assert!(
+        seen(&w, &created).await.image.ends_with(":latest"),
+        "no push yet: the tag itself"
+    );
     let renamed = with(&props, "ServiceName", &w.name("web2"));
-    let replaced = w.update(TYPE, "Service", &created.physical_id, &props, &renamed).await;
+    let replaced = w
+        .update(TYPE, "Service", &created.physical_id, &props, &renamed)
+        .await;
     assert!(replaced.is_success(), "{}", replaced.reason);
     assert_ne!(replaced.physical_id, created.physical_id);
     assert_eq!(seen(&w, &replaced).await.status, "ACTIVE");
-    assert_eq!(seen(&w, &created).await.status, "ACTIVE", "the old one waits for cleanup");
-    let cleanup = w.delete(TYPE, "Service", &created.physical_id, &props).await;
+    assert_eq!(
+        seen(&w, &created).await.status,
+        "ACTIVE",
+        "the old one waits for cleanup"
+    );
+    let cleanup = w
+        .delete(TYPE, "Service", &created.physical_id, &props)
+        .await;
     assert!(cleanup.is_success());
     assert_ne!(seen(&w, &created).await.status, "ACTIVE");
     assert_eq!(seen(&w, &replaced).await.status, "ACTIVE");
@@ -241,24 +376,70 @@ async fn waiting_for_steady_state_reports_the_rollout() {
     let (props, _) = foundations(&w).await;
     let waiting = with(&props, "WaitForSteadyState", "true");
 
-    let p = w.cfn.request("Create", TYPE, "Service", &waiting, None, None);
+    let p = w
+        .cfn
+        .request("Create", TYPE, "Service", &waiting, None, None);
     let breaker = "ECS deployment circuit breaker: 3 tasks failed to start";
     let failed = w
-        .send_with(&p, Box::new(FixedRollout(RolloutOutcome::Failed(breaker.into()))), Duration::from_secs(120))
+        .send_with(
+            &p,
+            Box::new(FixedRollout(RolloutOutcome::Failed(breaker.into()))),
+            Duration::from_secs(120),
+        )
         .await;
     assert_eq!(failed.status, "FAILED");
-    assert!(failed.reason.contains(breaker), "ECS's reason is passed on: {}", failed.reason);
-    assert!(failed.physical_id.contains(":service/"), "the rollback Delete gets the service: {}", failed.physical_id);
+    assert!(
+        failed.reason.contains(breaker),
+        "ECS's reason is passed on: {}",
+        failed.reason
+    );
+    assert!(
+        failed.physical_id.contains(":service/"),
+        "the rollback Delete gets the service: {}",
+        failed.physical_id
+    );
 
     let bigger = with(&with(&waiting, "Cpu", "1024"), "Memory", "2048");
-    let p = w.cfn.request("Update", TYPE, "Service", &bigger, Some(&failed.physical_id), Some(&waiting));
+    let p = w.cfn.request(
+        "Update",
+        TYPE,
+        "Service",
+        &bigger,
+        Some(&failed.physical_id),
+        Some(&waiting),
+    );
     let running = w
-        .send_with(&p, Box::new(FixedRollout(RolloutOutcome::StillRunning)), Duration::from_secs(120))
+        .send_with(
+            &p,
+            Box::new(FixedRollout(RolloutOutcome::StillRunning)),
+            Duration::from_secs(120),
+        )
         .await;
     assert!(running.is_success(), "{}", running.reason);
-    assert!(running.reason.contains("still rolling out"), "{}", running.reason);
+    assert!(
+        running.reason.contains("still rolling out"),
+        "{}",
+        running.reason
+    );
 
-    let p = w.cfn.request("Update", TYPE, "Service", &waiting, Some(&failed.physical_id), Some(&bigger));
-    let done = w.send_with(&p, Box::new(FixedRollout(RolloutOutcome::Completed)), Duration::from_secs(120)).await;
-    assert!(done.is_success() && done.reason.is_empty(), "{}", done.reason);
+    let p = w.cfn.request(
+        "Update",
+        TYPE,
+        "Service",
+        &waiting,
+        Some(&failed.physical_id),
+        Some(&bigger),
+    );
+    let done = w
+        .send_with(
+            &p,
+            Box::new(FixedRollout(RolloutOutcome::Completed)),
+            Duration::from_secs(120),
+        )
+        .await;
+    assert!(
+        done.is_success() && done.reason.is_empty(),
+        "{}",
+        done.reason
+    );
 }

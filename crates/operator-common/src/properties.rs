@@ -95,7 +95,11 @@ impl<'a> Properties<'a> {
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
-            Some(v) => Err(PropertyError::invalid(name, describe(v), "expected a string")),
+            Some(v) => Err(PropertyError::invalid(
+                name,
+                describe(v),
+                "expected a string",
+            )),
         }
     }
 
@@ -120,7 +124,11 @@ impl<'a> Properties<'a> {
             .find(|a| a.eq_ignore_ascii_case(&value))
             .map(|a| a.to_string())
             .ok_or_else(|| {
-                PropertyError::invalid(name, format!("{value:?}"), format!("expected one of {}", allowed.join(", ")))
+                PropertyError::invalid(
+                    name,
+                    format!("{value:?}"),
+                    format!("expected one of {}", allowed.join(", ")),
+                )
             })
     }
 
@@ -129,7 +137,11 @@ impl<'a> Properties<'a> {
             None => Ok(default),
             Some(s) if s.eq_ignore_ascii_case("true") => Ok(true),
             Some(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-            Some(s) => Err(PropertyError::invalid(name, format!("{s:?}"), "expected true or false")),
+            Some(s) => Err(PropertyError::invalid(
+                name,
+                format!("{s:?}"),
+                "expected true or false",
+            )),
         }
     }
 
@@ -141,7 +153,11 @@ impl<'a> Properties<'a> {
         let value = match self.optional_string(name)? {
             None => default,
             Some(s) => s.parse::<T>().map_err(|_| {
-                PropertyError::invalid(name, format!("{s:?}"), format!("expected a whole number from {min} to {max}"))
+                PropertyError::invalid(
+                    name,
+                    format!("{s:?}"),
+                    format!("expected a whole number from {min} to {max}"),
+                )
             })?,
         };
         if value < min || value > max {
@@ -164,10 +180,20 @@ impl<'a> Properties<'a> {
                 .iter()
                 .map(|item| match item {
                     Value::String(s) => Ok(s.trim().to_string()),
-                    other => Err(PropertyError::invalid(name, describe(other), "expected a list of strings")),
+                    other => Err(PropertyError::invalid(
+                        name,
+                        describe(other),
+                        "expected a list of strings",
+                    )),
                 })
                 .collect::<Result<_>>()?,
-            Some(v) => return Err(PropertyError::invalid(name, describe(v), "expected a list of strings")),
+            Some(v) => {
+                return Err(PropertyError::invalid(
+                    name,
+                    describe(v),
+                    "expected a list of strings",
+                ))
+            }
         };
         Ok(items.into_iter().filter(|s| !s.is_empty()).collect())
     }
@@ -199,7 +225,11 @@ impl<'a> Properties<'a> {
                     )),
                 })
                 .collect(),
-            Some(v) => Err(PropertyError::invalid(name, describe(v), "expected a map of names to strings")),
+            Some(v) => Err(PropertyError::invalid(
+                name,
+                describe(v),
+                "expected a map of names to strings",
+            )),
         }
     }
 
@@ -211,11 +241,19 @@ impl<'a> Properties<'a> {
                 .iter()
                 .map(|item| match item {
                     Value::Object(o) => Ok(o),
-                    other => Err(PropertyError::invalid(name, describe(other), "expected a list of maps")),
+                    other => Err(PropertyError::invalid(
+                        name,
+                        describe(other),
+                        "expected a list of maps",
+                    )),
                 })
                 .collect::<Result<Vec<_>>>()
                 .map(Some),
-            Some(v) => Err(PropertyError::invalid(name, describe(v), "expected a list of maps")),
+            Some(v) => Err(PropertyError::invalid(
+                name,
+                describe(v),
+                "expected a list of maps",
+            )),
         }
     }
 
@@ -247,10 +285,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_property() {
-        let m = props(json!({"Cpu": "lots", "Port": "70000", "Flag": "yes", "List": [1], "Map": {"A": []}}));
+        let m = props(
+            json!({"Cpu": "lots", "Port": "70000", "Flag": "yes", "List": [1], "Map": {"A": []}}),
+        );
         let p = Properties::new(&m);
         assert_eq!(p.int("Cpu", 0u32, 0, 10).unwrap_err().property(), "Cpu");
-        assert_eq!(p.int("Port", 80u32, 1, 65535).unwrap_err().property(), "Port");
+        assert_eq!(
+            p.int("Port", 80u32, 1, 65535).unwrap_err().property(),
+            "Port"
+        );
         assert_eq!(p.bool("Flag", false).unwrap_err().property(), "Flag");
         assert_eq!(p.string_list("List").unwrap_err().property(), "List");
         assert_eq!(p.string_map("Map").unwrap_err().property(), "Map.A");
@@ -261,7 +304,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected_but_protocol_keys_are_not() {
-        let m = props(json!({"ServiceToken": "arn", "ServiceTimeout": "900", "Name": "a", "Nmae": "b"}));
+        let m = props(
+            json!({"ServiceToken": "arn", "ServiceTimeout": "900", "Name": "a", "Nmae": "b"}),
+        );
         let p = Properties::new(&m);
         let err = p.reject_unknown(&["Name"]).unwrap_err();
         assert_eq!(err.property(), "Nmae");
@@ -284,9 +329,21 @@ mod tests {
     fn one_of_is_case_insensitive_and_canonical() {
         let m = props(json!({"M": "immutable", "X": "sometimes"}));
         let p = Properties::new(&m);
-        assert_eq!(p.one_of("M", "MUTABLE", &["MUTABLE", "IMMUTABLE"]).unwrap(), "IMMUTABLE");
-        assert_eq!(p.one_of("Absent", "MUTABLE", &["MUTABLE", "IMMUTABLE"]).unwrap(), "MUTABLE");
-        assert_eq!(p.one_of("X", "MUTABLE", &["MUTABLE"]).unwrap_err().property(), "X");
+        assert_eq!(
+            p.one_of("M", "MUTABLE", &["MUTABLE", "IMMUTABLE"]).unwrap(),
+            "IMMUTABLE"
+        );
+        assert_eq!(
+            p.one_of("Absent", "MUTABLE", &["MUTABLE", "IMMUTABLE"])
+                .unwrap(),
+            "MUTABLE"
+        );
+        assert_eq!(
+            p.one_of("X", "MUTABLE", &["MUTABLE"])
+                .unwrap_err()
+                .property(),
+            "X"
+        );
     }
 
     proptest::proptest! {

@@ -35,18 +35,25 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     }
 
     fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        (self.lookup)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn required(&self, name: &str) -> Result<String, SettingError> {
-        self.get(name).ok_or_else(|| SettingError::Missing { name: name.into() })
+        self.get(name)
+            .ok_or_else(|| SettingError::Missing { name: name.into() })
     }
 
     pub fn string_or(&self, name: &str, default: &str) -> String {
         self.get(name).unwrap_or_else(|| default.to_string())
     }
 
-    pub fn parsed_or<T: FromStr + Display>(&self, name: &str, default: T) -> Result<T, SettingError> {
+    pub fn parsed_or<T: FromStr + Display>(
+        &self,
+        name: &str,
+        default: T,
+    ) -> Result<T, SettingError> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| SettingError::Invalid {
@@ -97,9 +104,15 @@ mod tests {
         });
         assert_eq!(
             s.required("CLUSTER_NAME"),
-            Err(SettingError::Missing { name: "CLUSTER_NAME".into() })
+            Err(SettingError::Missing {
+                name: "CLUSTER_NAME".into()
+            })
         );
-        assert!(s.parsed_or("KEEP_IMAGES", 10u32).unwrap_err().to_string().contains("KEEP_IMAGES"));
+        assert!(s
+            .parsed_or("KEEP_IMAGES", 10u32)
+            .unwrap_err()
+            .to_string()
+            .contains("KEEP_IMAGES"));
         assert_eq!(s.parsed_or("ABSENT", 3u32), Ok(3));
         assert_eq!(s.bool_or("DRY_RUN", false), Ok(true));
         assert_eq!(s.list("PROTECTED_TAGS"), vec!["prod", "stable"]);

@@ -9,7 +9,10 @@ pub enum ProvisionError {
     Property(#[from] PropertyError),
     /// An AWS call failed after the SDK's own retries (throttling, 5xx).
     #[error("{operation} failed: {message}")]
-    Aws { operation: &'static str, message: String },
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
     /// A change the resource cannot make safely, or a deployment that failed, explained.
     #[error("{0}")]
     Refused(String),
@@ -37,7 +40,9 @@ impl ProvisionError {
     pub fn into_failure(self) -> Failure {
         let failure = Failure::new(self.to_string());
         match self {
-            ProvisionError::AfterMaking { physical_id, .. } => failure.with_physical_id(physical_id),
+            ProvisionError::AfterMaking { physical_id, .. } => {
+                failure.with_physical_id(physical_id)
+            }
             _ => failure,
         }
     }
@@ -68,10 +73,17 @@ mod tests {
 
     #[test]
     fn a_failure_after_making_something_names_it_once() {
-        let e = ProvisionError::Refused("listener failed".into()).made("arn:lb").made("arn:other");
+        let e = ProvisionError::Refused("listener failed".into())
+            .made("arn:lb")
+            .made("arn:other");
         let f = e.into_failure();
         assert_eq!(f.reason, "listener failed");
         assert_eq!(f.physical_id.as_deref(), Some("arn:lb"));
-        assert_eq!(ProvisionError::Refused("x".into()).into_failure().physical_id, None);
+        assert_eq!(
+            ProvisionError::Refused("x".into())
+                .into_failure()
+                .physical_id,
+            None
+        );
     }
 }

@@ -28,7 +28,9 @@ async fn invocation(event: LambdaEvent<Value>) -> Result<Value, Error> {
         provisioner::handle(request, env)
     })
     .await?;
-    Ok(serde_json::json!({ "Status": response.status, "PhysicalResourceId": response.physical_resource_id }))
+    Ok(
+        serde_json::json!({ "Status": response.status, "PhysicalResourceId": response.physical_resource_id }),
+    )
 }
 
 #[tokio::main]

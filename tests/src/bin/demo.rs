@@ -15,26 +15,58 @@ fn print_step(step: &Step) {
         _ => "·",
     };
     if step.status == "NATIVE" {
-        println!("  {mark} {:<7} {:<26} {:<38} {} ({})", step.action, step.logical_id, step.kind, step.physical_id, step.reason);
+        println!(
+            "  {mark} {:<7} {:<26} {:<38} {} ({})",
+            step.action, step.logical_id, step.kind, step.physical_id, step.reason
+        );
         return;
     }
-    println!("  {mark} {:<7} {:<26} {:<38} {} {}", step.action, step.logical_id, step.kind, step.status, step.physical_id);
+    println!(
+        "  {mark} {:<7} {:<26} {:<38} {} {}",
+        step.action, step.logical_id, step.kind, step.status, step.physical_id
+    );
     if !step.reason.is_empty() {
         println!("            └ {}", step.reason);
     }
 }
 
 async fn service_line(w: &World, app: &str) -> String {
-    let Ok(out) = w.clients.ecs.describe_services().cluster(app).services(app).send().await else {
+    let Ok(out) = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(app)
+        .services(app)
+        .send()
+        .await
+    else {
         return "service not found".into();
     };
-    let Some(s) = out.services().first() else { return "service not found".into() };
+    let Some(s) = out.services().first() else {
+        return "service not found".into();
+    };
     let td = s.task_definition().unwrap_or_default();
-    let image = match w.clients.ecs.describe_task_definition().task_definition(td).send().await {
-        Ok(t) => t.task_definition().and_then(|t| t.container_definitions().first()).and_then(|c| c.image()).unwrap_or_default().to_string(),
+    let image = match w
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await
+    {
+        Ok(t) => t
+            .task_definition()
+            .and_then(|t| t.container_definitions().first())
+            .and_then(|c| c.image())
+            .unwrap_or_default()
+            .to_string(),
         Err(_) => String::new(),
     };
-    format!("{} desired={} image={image}", s.status().unwrap_or_default(), s.desired_count())
+    format!(
+        "{} desired={} image={image}",
+        s.status().unwrap_or_default(),
+        s.desired_count()
+    )
 }
 
 async fn run() -> Result<(), String> {
@@ -50,7 +82,15 @@ async fn run() -> Result<(), String> {
     ]);
     println!("  building the provisioner…");
     let bin = build_provisioner();
-    let mut stack = LocalStack::new(&template, &parameters, "sky-high-booker", &w.endpoint, &bin, Box::new(print_step)).await?;
+    let mut stack = LocalStack::new(
+        &template,
+        &parameters,
+        "sky-high-booker",
+        &w.endpoint,
+        &bin,
+        Box::new(print_step),
+    )
+    .await?;
 
     println!("\n1. sam deploy: create the stack in dependency order");
     stack.create().await?;
@@ -76,11 +116,20 @@ async fn run() -> Result<(), String> {
     stack.delete().await?;
     println!("   service        {}", service_line(&w, &app).await);
     if let Some(kib) = stack.provisioner_peak_rss_kib() {
-        println!("\n   provisioner peak RSS over the whole demo: {:.1} MiB", kib as f64 / 1024.0);
+        println!(
+            "\n   provisioner peak RSS over the whole demo: {:.1} MiB",
+            kib as f64 / 1024.0
+        );
     }
-    let answered = stack.steps.iter().filter(|s| s.kind.starts_with("Custom::")).count();
+    let answered = stack
+        .steps
+        .iter()
+        .filter(|s| s.kind.starts_with("Custom::"))
+        .count();
     stack.stop().await;
-    println!("\nDone: {answered} custom-resource requests, each answered SUCCESS to its response URL.");
+    println!(
+        "\nDone: {answered} custom-resource requests, each answered SUCCESS to its response URL."
+    );
     Ok(())
 }
 

@@ -1,4 +1,6 @@
-use super::{answer, Failure, ParseError, Request, RequestKind, Response, ResponseSender, SendError, Success};
+use super::{
+    answer, Failure, ParseError, Request, RequestKind, Response, ResponseSender, SendError, Success,
+};
 use serde_json::Value;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -16,7 +18,9 @@ pub enum InvocationError {
 /// The instant by which the handler must have finished so that the answer, with all of its
 /// delivery attempts, still goes out before the Lambda deadline.
 pub fn answer_by(deadline: SystemTime, sender: &ResponseSender) -> Instant {
-    let left = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
     let reserve = sender.worst_case() + Duration::from_secs(1);
     Instant::now() + left.saturating_sub(reserve)
 }
@@ -49,7 +53,10 @@ where
         }
         Err(ParseError::PropertiesNotAMap(request)) => {
             let reason = "ResourceProperties must be a map of property names to values";
-            Ok(answer(*request, by, sender, |_| async move { Err(Failure::new(reason)) }).await?)
+            Ok(answer(*request, by, sender, |_| async move {
+                Err(Failure::new(reason))
+            })
+            .await?)
         }
         Err(e) => {
             tracing::error!(error = %e, "event is not a custom-resource request; nothing to answer");

@@ -48,11 +48,18 @@ fn into_map(value: Value) -> Option<Map<String, Value>> {
 impl Request {
     /// Parses the event Lambda delivers.
     pub fn parse(event: Value) -> Result<Request, ParseError> {
-        let parsed: CfnRequest = serde_json::from_value(event).map_err(|e| ParseError::NotARequest(e.to_string()))?;
+        let parsed: CfnRequest =
+            serde_json::from_value(event).map_err(|e| ParseError::NotARequest(e.to_string()))?;
         let (kind, common, props) = match parsed {
             CfnRequest::Create(r) => (
                 RequestKind::Create,
-                (r.request_id, r.response_url, r.stack_id, r.resource_type, r.logical_resource_id),
+                (
+                    r.request_id,
+                    r.response_url,
+                    r.stack_id,
+                    r.resource_type,
+                    r.logical_resource_id,
+                ),
                 r.resource_properties,
             ),
             CfnRequest::Update(r) => (
@@ -60,14 +67,26 @@ impl Request {
                     physical_id: r.physical_resource_id,
                     old_properties: into_map(r.old_resource_properties).unwrap_or_default(),
                 },
-                (r.request_id, r.response_url, r.stack_id, r.resource_type, r.logical_resource_id),
+                (
+                    r.request_id,
+                    r.response_url,
+                    r.stack_id,
+                    r.resource_type,
+                    r.logical_resource_id,
+                ),
                 r.resource_properties,
             ),
             CfnRequest::Delete(r) => (
                 RequestKind::Delete {
                     physical_id: r.physical_resource_id,
                 },
-                (r.request_id, r.response_url, r.stack_id, r.resource_type, r.logical_resource_id),
+                (
+                    r.request_id,
+                    r.response_url,
+                    r.stack_id,
+                    r.resource_type,
+                    r.logical_resource_id,
+                ),
                 r.resource_properties,
             ),
             _ => return Err(ParseError::NotARequest("unknown RequestType".into())),
@@ -93,7 +112,9 @@ impl Request {
     pub fn physical_id(&self) -> Option<&str> {
         match &self.kind {
             RequestKind::Create => None,
-            RequestKind::Update { physical_id, .. } | RequestKind::Delete { physical_id } => Some(physical_id),
+            RequestKind::Update { physical_id, .. } | RequestKind::Delete { physical_id } => {
+                Some(physical_id)
+            }
         }
     }
 
@@ -139,7 +160,10 @@ mod tests {
         assert_eq!(c.properties["KeepImages"], json!("10"));
         let u = Request::parse(event("Update")).unwrap();
         match &u.kind {
-            RequestKind::Update { physical_id, old_properties } => {
+            RequestKind::Update {
+                physical_id,
+                old_properties,
+            } => {
                 assert_eq!(physical_id, "app");
                 assert_eq!(old_properties["KeepImages"], json!("5"));
             }
@@ -158,6 +182,9 @@ mod tests {
         ));
         let mut e = event("Create");
         e["ResourceProperties"] = json!("oops");
-        assert!(matches!(Request::parse(e), Err(ParseError::PropertiesNotAMap(_))));
+        assert!(matches!(
+            Request::parse(e),
+            Err(ParseError::PropertiesNotAMap(_))
+        ));
     }
 }

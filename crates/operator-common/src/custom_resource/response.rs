@@ -55,7 +55,9 @@ impl Response {
         // to six bytes, hence the loop rather than one cut).
         let mut body = body;
         while body.len() > MAX_RESPONSE_BYTES {
-            let Some(reason) = response.reason.as_mut() else { break };
+            let Some(reason) = response.reason.as_mut() else {
+                break;
+            };
             let len = reason.trim_end_matches(" [truncated]").len();
             if len == 0 {
                 break;
@@ -72,7 +74,8 @@ impl Response {
         }
         response.status = Status::Failed;
         response.data.clear();
-        response.reason = Some("the response Data exceeded CloudFormation's 4096-byte limit".into());
+        response.reason =
+            Some("the response Data exceeded CloudFormation's 4096-byte limit".into());
         serde_json::to_vec(&response).expect("a response always serialises")
     }
 }
@@ -96,7 +99,11 @@ mod tests {
 
     #[test]
     fn field_names_are_what_cloudformation_reads() {
-        let body = response(Some("why".into()), BTreeMap::from([("A".into(), "1".into())])).to_body();
+        let body = response(
+            Some("why".into()),
+            BTreeMap::from([("A".into(), "1".into())]),
+        )
+        .to_body();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         for key in [
             "Status",

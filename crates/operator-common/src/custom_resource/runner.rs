@@ -63,11 +63,13 @@ where
     Fut: Future<Output = Result<Success, Failure>> + Send + 'static,
 {
     let outcome = match &request.kind {
-        RequestKind::Delete { physical_id } if physical_id.starts_with(NOT_CREATED_PREFIX) => Ok(Success {
-            physical_id: physical_id.clone(),
-            reason: Some("nothing was created, so there is nothing to delete".into()),
-            ..Success::default()
-        }),
+        RequestKind::Delete { physical_id } if physical_id.starts_with(NOT_CREATED_PREFIX) => {
+            Ok(Success {
+                physical_id: physical_id.clone(),
+                reason: Some("nothing was created, so there is nothing to delete".into()),
+                ..Success::default()
+            })
+        }
         _ => {
             let task = tokio::spawn(handler(request.clone()));
             let abort = task.abort_handle();
@@ -76,9 +78,13 @@ where
                 Ok(Err(join_error)) if join_error.is_panic() => {
                     let message = panic_message(join_error.into_panic().as_ref());
                     tracing::error!(panic = %message, "handler panicked");
-                    Err(Failure::new(format!("internal error in the provisioner: {message}")))
+                    Err(Failure::new(format!(
+                        "internal error in the provisioner: {message}"
+                    )))
                 }
-                Ok(Err(join_error)) => Err(Failure::new(format!("handler was cancelled: {join_error}"))),
+                Ok(Err(join_error)) => {
+                    Err(Failure::new(format!("handler was cancelled: {join_error}")))
+                }
                 Err(_elapsed) => {
                     abort.abort();
                     tracing::error!("handler still running near the invocation deadline");
@@ -111,7 +117,10 @@ fn respond(request: &Request, outcome: Result<Success, Failure>) -> Response {
             let id = match request.physical_id() {
                 Some(id) => id.to_string(),
                 None => f.physical_id.unwrap_or_else(|| {
-                    format!("{NOT_CREATED_PREFIX}{}:{}", request.logical_resource_id, request.request_id)
+                    format!(
+                        "{NOT_CREATED_PREFIX}{}:{}",
+                        request.logical_resource_id, request.request_id
+                    )
                 }),
             };
             (Status::Failed, Some(f.reason), id, BTreeMap::new())
@@ -169,7 +178,10 @@ mod tests {
             physical_id: "old".into(),
             old_properties: Map::new(),
         };
-        let r = respond(&request(kind), Err(Failure::new("x").with_physical_id("new")));
+        let r = respond(
+            &request(kind),
+            Err(Failure::new("x").with_physical_id("new")),
+        );
         assert_eq!(r.physical_resource_id, "old");
         assert!(r.data.is_empty());
     }

@@ -43,7 +43,9 @@ fn client() -> &'static reqwest::Client {
 impl ResponseSender {
     /// The longest `send` can take.
     pub fn worst_case(&self) -> Duration {
-        let backoffs: Duration = (1..self.attempts).map(|i| self.backoff * 2u32.pow(i - 1)).sum();
+        let backoffs: Duration = (1..self.attempts)
+            .map(|i| self.backoff * 2u32.pow(i - 1))
+            .sum();
         self.attempt_timeout * self.attempts + backoffs
     }
 
@@ -74,7 +76,10 @@ impl ResponseSender {
                 Ok(r) => {
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
-                    last_error = format!("HTTP {status}: {}", text.chars().take(300).collect::<String>());
+                    last_error = format!(
+                        "HTTP {status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    );
                 }
                 Err(e) => last_error = format!("{e}"),
             }

@@ -4,7 +4,9 @@ use super::plan::{Action, ClusterState, Plan};
 use super::properties::{ClusterSpec, StrategyItem};
 use crate::error::{AwsContext, Result};
 use aws_sdk_ecs::operation::create_cluster::builders::CreateClusterFluentBuilder;
-use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName};
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
+};
 use aws_sdk_ecs::Client;
 use operator_common::custom_resource::Success;
 use std::collections::BTreeMap;
@@ -66,7 +68,10 @@ pub fn create_request(ecs: &Client, spec: &ClusterSpec) -> CreateClusterFluentBu
     ecs.create_cluster()
         .cluster_name(&spec.name)
         .set_capacity_providers(Some(
-            spec.strategy.iter().map(|s| s.capacity_provider.clone()).collect(),
+            spec.strategy
+                .iter()
+                .map(|s| s.capacity_provider.clone())
+                .collect(),
         ))
         .set_default_capacity_provider_strategy(Some(strategy_items(&spec.strategy)))
         .settings(insights(&spec.container_insights))
@@ -78,8 +83,14 @@ pub async fn act(ecs: &Client, plan: &Plan, current: Option<ClusterState>) -> Re
     for action in &plan.actions {
         match action {
             Action::Create(spec) => {
-                let out = create_request(ecs, spec).send().await.context("ecs:CreateCluster")?;
-                arn = out.cluster().and_then(|c| c.cluster_arn()).map(str::to_string);
+                let out = create_request(ecs, spec)
+                    .send()
+                    .await
+                    .context("ecs:CreateCluster")?;
+                arn = out
+                    .cluster()
+                    .and_then(|c| c.cluster_arn())
+                    .map(str::to_string);
             }
             Action::SetContainerInsights { name, value } => {
                 // UpdateCluster rather than UpdateClusterSettings: same effect, and moto
@@ -94,7 +105,12 @@ pub async fn act(ecs: &Client, plan: &Plan, current: Option<ClusterState>) -> Re
             Action::PutCapacityProviders { name, strategy } => {
                 ecs.put_cluster_capacity_providers()
                     .cluster(name)
-                    .set_capacity_providers(Some(strategy.iter().map(|s| s.capacity_provider.clone()).collect()))
+                    .set_capacity_providers(Some(
+                        strategy
+                            .iter()
+                            .map(|s| s.capacity_provider.clone())
+                            .collect(),
+                    ))
                     .set_default_capacity_provider_strategy(Some(strategy_items(strategy)))
                     .send()
                     .await
@@ -104,7 +120,9 @@ pub async fn act(ecs: &Client, plan: &Plan, current: Option<ClusterState>) -> Re
                 let deleted = ecs.delete_cluster().cluster(name).send().await;
                 match deleted {
                     Ok(_) => {}
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_cluster_not_found_exception()) => {}
                     Err(e) => return Err(e).context("ecs:DeleteCluster"),
                 }
                 return Ok(Success {

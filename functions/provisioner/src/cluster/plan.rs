@@ -24,10 +24,21 @@ pub struct ClusterState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Create(ClusterSpec),
-    SetContainerInsights { name: String, value: String },
-    PutCapacityProviders { name: String, strategy: Vec<StrategyItem> },
-    Delete { name: String },
-    Retain { name: String, reason: String },
+    SetContainerInsights {
+        name: String,
+        value: String,
+    },
+    PutCapacityProviders {
+        name: String,
+        strategy: Vec<StrategyItem>,
+    },
+    Delete {
+        name: String,
+    },
+    Retain {
+        name: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +113,13 @@ mod tests {
     #[test]
     fn create_adopts_an_identical_cluster_without_calls() {
         let spec = ClusterSpec::named("c");
-        assert_eq!(plan(&Phase::Create, &spec, None).actions, vec![Action::Create(spec.clone())]);
-        assert!(plan(&Phase::Create, &spec, Some(&state("ACTIVE", 0))).actions.is_empty());
+        assert_eq!(
+            plan(&Phase::Create, &spec, None).actions,
+            vec![Action::Create(spec.clone())]
+        );
+        assert!(plan(&Phase::Create, &spec, Some(&state("ACTIVE", 0)))
+            .actions
+            .is_empty());
         // An INACTIVE cluster is a deleted one: create it again.
         assert_eq!(
             plan(&Phase::Create, &spec, Some(&state("INACTIVE", 0))).actions,
@@ -116,7 +132,11 @@ mod tests {
         let mut spec = ClusterSpec::named("c");
         spec.container_insights = "disabled".into();
         spec.strategy[0].base = 1;
-        let p = plan(&Phase::Update { old: None }, &spec, Some(&state("ACTIVE", 1)));
+        let p = plan(
+            &Phase::Update { old: None },
+            &spec,
+            Some(&state("ACTIVE", 1)),
+        );
         assert_eq!(p.actions.len(), 2);
     }
 
@@ -124,7 +144,9 @@ mod tests {
     fn delete_keeps_a_cluster_that_still_runs_services() {
         let spec = ClusterSpec::named("c");
         assert!(matches!(
-            plan(&Phase::Delete, &spec, Some(&state("ACTIVE", 2))).actions.as_slice(),
+            plan(&Phase::Delete, &spec, Some(&state("ACTIVE", 2)))
+                .actions
+                .as_slice(),
             [Action::Retain { .. }]
         ));
         assert_eq!(
@@ -132,6 +154,8 @@ mod tests {
             vec![Action::Delete { name: "c".into() }]
         );
         assert!(plan(&Phase::Delete, &spec, None).actions.is_empty());
-        assert!(plan(&Phase::Delete, &spec, Some(&state("INACTIVE", 0))).actions.is_empty());
+        assert!(plan(&Phase::Delete, &spec, Some(&state("INACTIVE", 0)))
+            .actions
+            .is_empty());
     }
 }

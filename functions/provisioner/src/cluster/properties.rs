@@ -1,7 +1,11 @@
 use operator_common::properties::{Properties, PropertyError, Result};
 use serde_json::{Map, Value};
 
-pub const KNOWN: &[&str] = &["ClusterName", "CapacityProviderStrategy", "ContainerInsights"];
+pub const KNOWN: &[&str] = &[
+    "ClusterName",
+    "CapacityProviderStrategy",
+    "ContainerInsights",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrategyItem {
@@ -35,7 +39,10 @@ pub fn default_strategy() -> Vec<StrategyItem> {
 }
 
 pub fn valid_cluster_name(name: &str) -> bool {
-    (1..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn parse_strategy(p: &Properties) -> Result<Vec<StrategyItem>> {
@@ -47,7 +54,9 @@ fn parse_strategy(p: &Properties) -> Result<Vec<StrategyItem>> {
     for (i, item) in items.into_iter().enumerate() {
         let ip = Properties::new(item);
         ip.reject_unknown(&["CapacityProvider", "Weight", "Base"])
-            .map_err(|e| PropertyError::invalid(&format!("{NAME}[{i}]"), e.property(), "unknown key"))?;
+            .map_err(|e| {
+                PropertyError::invalid(&format!("{NAME}[{i}]"), e.property(), "unknown key")
+            })?;
         let field = |e: PropertyError| match e {
             PropertyError::Missing { property } => PropertyError::Missing {
                 property: format!("{NAME}[{i}].{property}"),
@@ -72,19 +81,36 @@ fn parse_strategy(p: &Properties) -> Result<Vec<StrategyItem>> {
         });
     }
     if strategy.is_empty() {
-        return Err(PropertyError::Missing { property: NAME.into() });
+        return Err(PropertyError::Missing {
+            property: NAME.into(),
+        });
     }
     if strategy.iter().filter(|s| s.base > 0).count() > 1 {
-        return Err(PropertyError::invalid(NAME, "more than one Base", "only one capacity provider may have a Base"));
+        return Err(PropertyError::invalid(
+            NAME,
+            "more than one Base",
+            "only one capacity provider may have a Base",
+        ));
     }
     if strategy.iter().all(|s| s.weight == 0) {
-        return Err(PropertyError::invalid(NAME, "all Weights 0", "at least one Weight must be above 0"));
+        return Err(PropertyError::invalid(
+            NAME,
+            "all Weights 0",
+            "at least one Weight must be above 0",
+        ));
     }
-    let mut providers: Vec<&str> = strategy.iter().map(|s| s.capacity_provider.as_str()).collect();
+    let mut providers: Vec<&str> = strategy
+        .iter()
+        .map(|s| s.capacity_provider.as_str())
+        .collect();
     providers.sort();
     providers.dedup();
     if providers.len() != strategy.len() {
-        return Err(PropertyError::invalid(NAME, "a repeated CapacityProvider", "each provider at most once"));
+        return Err(PropertyError::invalid(
+            NAME,
+            "a repeated CapacityProvider",
+            "each provider at most once",
+        ));
     }
     Ok(strategy)
 }
@@ -104,7 +130,11 @@ impl ClusterSpec {
         Ok(ClusterSpec {
             name,
             strategy: parse_strategy(&p)?,
-            container_insights: p.one_of("ContainerInsights", "enabled", &["enabled", "disabled", "enhanced"])?,
+            container_insights: p.one_of(
+                "ContainerInsights",
+                "enabled",
+                &["enabled", "disabled", "enhanced"],
+            )?,
         })
     }
 
@@ -148,21 +178,40 @@ mod tests {
         let cases = [
             (json!({}), "ClusterName"),
             (json!({"ClusterName": "has space"}), "ClusterName"),
-            (json!({"ClusterName": "c", "ContainerInsights": "on"}), "ContainerInsights"),
-            (json!({"ClusterName": "c", "CapacityProviderStrategy": "FARGATE"}), "CapacityProviderStrategy"),
-            (json!({"ClusterName": "c", "CapacityProviderStrategy": [{"CapacityProvider": "EC2", "Weight": "1"}]}),
-             "CapacityProviderStrategy[0].CapacityProvider"),
-            (json!({"ClusterName": "c", "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": "-1"}]}),
-             "CapacityProviderStrategy[0].Weight"),
-            (json!({"ClusterName": "c", "CapacityProviderStrategy": [
+            (
+                json!({"ClusterName": "c", "ContainerInsights": "on"}),
+                "ContainerInsights",
+            ),
+            (
+                json!({"ClusterName": "c", "CapacityProviderStrategy": "FARGATE"}),
+                "CapacityProviderStrategy",
+            ),
+            (
+                json!({"ClusterName": "c", "CapacityProviderStrategy": [{"CapacityProvider": "EC2", "Weight": "1"}]}),
+                "CapacityProviderStrategy[0].CapacityProvider",
+            ),
+            (
+                json!({"ClusterName": "c", "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": "-1"}]}),
+                "CapacityProviderStrategy[0].Weight",
+            ),
+            (
+                json!({"ClusterName": "c", "CapacityProviderStrategy": [
                 {"CapacityProvider": "FARGATE", "Weight": "1", "Base": "1"},
-                {"CapacityProvider": "FARGATE_SPOT", "Weight": "1", "Base": "1"}]}), "CapacityProviderStrategy"),
-            (json!({"ClusterName": "c", "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": "0"}]}),
-             "CapacityProviderStrategy"),
+                {"CapacityProvider": "FARGATE_SPOT", "Weight": "1", "Base": "1"}]}),
+                "CapacityProviderStrategy",
+            ),
+            (
+                json!({"ClusterName": "c", "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE", "Weight": "0"}]}),
+                "CapacityProviderStrategy",
+            ),
             (json!({"ClusterName": "c", "Size": "big"}), "Size"),
         ];
         for (props, property) in cases {
-            assert_eq!(parse(props.clone()).unwrap_err().property(), property, "{props}");
+            assert_eq!(
+                parse(props.clone()).unwrap_err().property(),
+                property,
+                "{props}"
+            );
         }
     }
 }

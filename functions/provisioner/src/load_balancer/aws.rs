@@ -1,13 +1,17 @@
 //! Reading and changing the load balancer through Elastic Load Balancing v2.
 
-use super::plan::{Action, Current, ListenerAction, ListenerSpec, ListenerState, LoadBalancerState, Plan, TargetGroupState};
-use super::properties::{HealthCheck, LoadBalancerSpec};
-use crate::error::{AwsContext, Result};
-use aws_sdk_elasticloadbalancingv2::types::{
-    ActionTypeEnum, Certificate, LoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
-    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, TargetGroup, TargetTypeEnum,
+use super::plan::{
+    Action, Current, ListenerAction, ListenerSpec, ListenerState, LoadBalancerState, Plan,
+    TargetGroupState,
 };
+use super::properties::{HealthCheck, LoadBalancerSpec};
+use crate::error::{AwsContext, ProvisionError, Result};
 use aws_sdk_elasticloadbalancingv2::types::Action as ElbAction;
+use aws_sdk_elasticloadbalancingv2::types::{
+    ActionTypeEnum, Certificate, LoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum,
+    LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
+    TargetGroup, TargetTypeEnum,
+};
 use aws_sdk_elasticloadbalancingv2::Client;
 use operator_common::custom_resource::Success;
 use std::collections::BTreeMap;
@@ -17,7 +21,10 @@ fn lb_state(lb: &LoadBalancer) -> LoadBalancerState {
     LoadBalancerState {
         arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
         name: lb.load_balancer_name().unwrap_or_default().to_string(),
-        scheme: lb.scheme().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        scheme: lb
+            .scheme()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         vpc_id: lb.vpc_id().unwrap_or_default().to_string(),
         subnets: lb
             .availability_zones()
@@ -26,7 +33,10 @@ fn lb_state(lb: &LoadBalancer) -> LoadBalancerState {
             .collect(),
         security_groups: lb.security_groups().to_vec(),
         dns_name: lb.dns_name().unwrap_or_default().to_string(),
-        hosted_zone_id: lb.canonical_hosted_zone_id().unwrap_or_default().to_string(),
+        hosted_zone_id: lb
+            .canonical_hosted_zone_id()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -48,7 +58,12 @@ fn tg_state(tg: &TargetGroup) -> TargetGroupState {
 async fn load_balancer_named(elb: &Client, name: &str) -> Result<Option<LoadBalancerState>> {
     match elb.describe_load_balancers().names(name).send().await {
         Ok(out) => Ok(out.load_balancers().first().map(lb_state)),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) => Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e).context("elasticloadbalancing:DescribeLoadBalancers"),
     }
 }
@@ -56,7 +71,12 @@ async fn load_balancer_named(elb: &Client, name: &str) -> Result<Option<LoadBala
 async fn target_group_named(elb: &Client, name: &str) -> Result<Option<TargetGroupState>> {
     match elb.describe_target_groups().names(name).send().await {
         Ok(out) => Ok(out.target_groups().first().map(tg_state)),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_target_group_not_found_exception()) => Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_target_group_not_found_exception()) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e).context("elasticloadbalancing:DescribeTargetGroups"),
     }
 }
@@ -75,8 +95,14 @@ async fn listeners_of(elb: &Client, lb_arn: &str) -> Result<Vec<ListenerState>> 
             arn: l.listener_arn().unwrap_or_default().to_string(),
             spec: ListenerSpec {
                 port: l.port().unwrap_or_default(),
-                protocol: l.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
-                certificate_arn: l.certificates().first().and_then(|c| c.certificate_arn().map(str::to_string)),
+                protocol: l
+                    .protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                certificate_arn: l
+                    .certificates()
+                    .first()
+                    .and_then(|c| c.certificate_arn().map(str::to_string)),
                 action: match l.default_actions().first().and_then(|a| a.r#type()) {
                     Some(ActionTypeEnum::Redirect) => ListenerAction::RedirectToHttps,
                     _ => ListenerAction::Forward,
@@ -102,19 +128,35 @@ pub async fn read(elb: &Client, spec: &LoadBalancerSpec) -> Result<Current> {
 }
 
 /// What a Delete of `physical_id` would remove. An id that is not an ARN was never created.
-pub async fn read_for_delete(elb: &Client, physical_id: &str, tg_name: Option<&str>) -> Result<Current> {
+pub async fn read_for_delete(
+    elb: &Client,
+    physical_id: &str,
+    tg_name: Option<&str>,
+) -> Result<Current> {
     let load_balancer = if physical_id.starts_with("arn:") {
-        match elb.describe_load_balancers().load_balancer_arns(physical_id).send().await {
+        match elb
+            .describe_load_balancers()
+            .load_balancer_arns(physical_id)
+            .send()
+            .await
+        {
             Ok(out) => out.load_balancers().first().map(lb_state),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) => None,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+            {
+                None
+            }
             Err(e) => return Err(e).context("elasticloadbalancing:DescribeLoadBalancers"),
         }
     } else {
         None
     };
-    let tg_name = tg_name
-        .map(str::to_string)
-        .or_else(|| load_balancer.as_ref().map(|lb| super::properties::target_group_name(&lb.name)));
+    let tg_name = tg_name.map(str::to_string).or_else(|| {
+        load_balancer
+            .as_ref()
+            .map(|lb| super::properties::target_group_name(&lb.name))
+    });
     let target_group = match tg_name {
         Some(name) => target_group_named(elb, &name).await?,
         None => None,
@@ -152,12 +194,21 @@ fn certificates(spec: &ListenerSpec) -> Option<Vec<Certificate>> {
 }
 
 /// Carries out the plan. `spec` is None for a Delete.
-pub async fn act(elb: &Client, plan: &Plan, current: Current, spec: Option<&LoadBalancerSpec>) -> Result<Success> {
+pub async fn act(
+    elb: &Client,
+    plan: &Plan,
+    current: Current,
+    spec: Option<&LoadBalancerSpec>,
+) -> Result<Success> {
     let mut lb = current.load_balancer;
     let mut tg_arn = current.target_group.map(|t| t.arn);
-    let mut listener_arns: BTreeMap<i32, String> =
-        current.listeners.into_iter().map(|l| (l.spec.port, l.arn)).collect();
-    let lb_arn = |lb: &Option<LoadBalancerState>| lb.as_ref().map(|l| l.arn.clone()).unwrap_or_default();
+    let mut listener_arns: BTreeMap<i32, String> = current
+        .listeners
+        .into_iter()
+        .map(|l| (l.spec.port, l.arn))
+        .collect();
+    let lb_arn =
+        |lb: &Option<LoadBalancerState>| lb.as_ref().map(|l| l.arn.clone()).unwrap_or_default();
 
     for action in &plan.actions {
         let spec = || spec.expect("only a Delete plan comes without a spec");
@@ -213,7 +264,10 @@ pub async fn act(elb: &Client, plan: &Plan, current: Current, spec: Option<&Load
                         .send()
                         .await
                         .context("elasticloadbalancing:CreateTargetGroup")?;
-                    tg_arn = out.target_groups().first().and_then(|t| t.target_group_arn().map(str::to_string));
+                    tg_arn = out
+                        .target_groups()
+                        .first()
+                        .and_then(|t| t.target_group_arn().map(str::to_string));
                 }
                 Action::ModifyHealthCheck(h) => {
                     elb.modify_target_group()
@@ -262,8 +316,12 @@ pub async fn act(elb: &Client, plan: &Plan, current: Current, spec: Option<&Load
                     listener_arns.retain(|_, a| a != arn);
                 }
                 Action::SetAccessLogs(bucket) => {
-                    let attribute = |k: &str, v: &str| LoadBalancerAttribute::builder().key(k).value(v).build();
-                    let mut attributes = vec![attribute("access_logs.s3.enabled", if bucket.is_some() { "true" } else { "false" })];
+                    let attribute =
+                        |k: &str, v: &str| LoadBalancerAttribute::builder().key(k).value(v).build();
+                    let mut attributes = vec![attribute(
+                        "access_logs.s3.enabled",
+                        if bucket.is_some() { "true" } else { "false" },
+                    )];
                     if let Some(b) = bucket {
                         attributes.push(attribute("access_logs.s3.bucket", b));
                     }
@@ -275,9 +333,16 @@ pub async fn act(elb: &Client, plan: &Plan, current: Current, spec: Option<&Load
                         .context("elasticloadbalancing:ModifyLoadBalancerAttributes")?;
                 }
                 Action::DeleteLoadBalancer { arn } => {
-                    match elb.delete_load_balancer().load_balancer_arn(arn).send().await {
+                    match elb
+                        .delete_load_balancer()
+                        .load_balancer_arn(arn)
+                        .send()
+                        .await
+                    {
                         Ok(_) => {}
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) => {}
+                        Err(e)
+                            if e.as_service_error()
+                                .is_some_and(|s| s.is_load_balancer_not_found_exception()) => {}
                         Err(e) => return Err(e).context("elasticloadbalancing:DeleteLoadBalancer"),
                     }
                 }
@@ -293,15 +358,37 @@ pub async fn act(elb: &Client, plan: &Plan, current: Current, spec: Option<&Load
     let Some(spec) = spec else {
         return Ok(Success::default());
     };
-    let lb = lb.unwrap_or_else(|| unreachable_state(&spec.name));
-    let forward_port = if spec.certificate_arn.is_some() { 443 } else { 80 };
-    let scheme = if spec.certificate_arn.is_some() { "https" } else { "http" };
+    let Some(lb) = lb else {
+        return Err(ProvisionError::Refused(format!(
+            "load balancer {} was neither found nor created",
+            spec.name
+        )));
+    };
+    let forward_port = if spec.certificate_arn.is_some() {
+        443
+    } else {
+        80
+    };
+    let scheme = if spec.certificate_arn.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let data = BTreeMap::from([
         ("LoadBalancerArn".to_string(), lb.arn.clone()),
         ("DNSName".to_string(), lb.dns_name.clone()),
-        ("CanonicalHostedZoneId".to_string(), lb.hosted_zone_id.clone()),
+        (
+            "CanonicalHostedZoneId".to_string(),
+            lb.hosted_zone_id.clone(),
+        ),
         ("TargetGroupArn".to_string(), tg_arn.unwrap_or_default()),
-        ("ListenerArn".to_string(), listener_arns.get(&forward_port).cloned().unwrap_or_default()),
+        (
+            "ListenerArn".to_string(),
+            listener_arns
+                .get(&forward_port)
+                .cloned()
+                .unwrap_or_default(),
+        ),
         ("Url".to_string(), format!("{scheme}://{}", lb.dns_name)),
     ]);
     Ok(Success {
@@ -311,20 +398,6 @@ pub async fn act(elb: &Client, plan: &Plan, current: Current, spec: Option<&Load
     })
 }
 
-/// A plan for a spec always creates or finds the load balancer; keep a clear value otherwise.
-fn unreachable_state(name: &str) -> LoadBalancerState {
-    LoadBalancerState {
-        arn: String::new(),
-        name: name.to_string(),
-        scheme: String::new(),
-        vpc_id: String::new(),
-        subnets: Vec::new(),
-        security_groups: Vec::new(),
-        dns_name: String::new(),
-        hosted_zone_id: String::new(),
-    }
-}
-
 /// A just-deleted load balancer frees its target group within seconds: retry while in use.
 async fn delete_target_group(elb: &Client, arn: &str) -> Result<()> {
     let mut attempt = 0;
@@ -332,7 +405,11 @@ async fn delete_target_group(elb: &Client, arn: &str) -> Result<()> {
         attempt += 1;
         match elb.delete_target_group().target_group_arn(arn).send().await {
             Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) && attempt < 10 => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception())
+                    && attempt < 10 =>
+            {
                 tokio::time::sleep(Duration::from_secs(3)).await;
             }
             Err(e) => return Err(e).context("elasticloadbalancing:DeleteTargetGroup"),

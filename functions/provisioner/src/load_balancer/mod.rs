@@ -15,7 +15,9 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
     let elb = &env.clients.elb;
     match &request.kind {
         RequestKind::Delete { physical_id } => {
-            let tg_name = LoadBalancerSpec::parse(&request.properties).ok().map(|s| s.target_group_name());
+            let tg_name = LoadBalancerSpec::parse(&request.properties)
+                .ok()
+                .map(|s| s.target_group_name());
             let current = aws::read_for_delete(elb, physical_id, tg_name.as_deref()).await?;
             let found = current.load_balancer.as_ref().map(|lb| lb.name.clone());
             tracing::info!(resource = "Custom::LoadBalancer", arn = %physical_id, found = ?found, "delete");

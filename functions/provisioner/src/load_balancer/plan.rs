@@ -2,11 +2,12 @@
 
 use super::properties::{HealthCheck, LoadBalancerSpec};
 
+/// Create or Update (a Delete needs no spec: see [`plan_delete`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per invocation
 pub enum Phase {
     Create,
     Update { old: Option<LoadBalancerSpec> },
-    Delete,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,12 +71,21 @@ pub enum Action {
     CreateTargetGroup,
     ModifyHealthCheck(HealthCheck),
     CreateListener(ListenerSpec),
-    ModifyListener { arn: String, spec: ListenerSpec },
-    DeleteListener { arn: String },
+    ModifyListener {
+        arn: String,
+        spec: ListenerSpec,
+    },
+    DeleteListener {
+        arn: String,
+    },
     /// None turns access logs off.
     SetAccessLogs(Option<String>),
-    DeleteLoadBalancer { arn: String },
-    DeleteTargetGroup { arn: String },
+    DeleteLoadBalancer {
+        arn: String,
+    },
+    DeleteTargetGroup {
+        arn: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,10 +97,14 @@ pub struct Plan {
 pub fn plan_delete(current: &Current) -> Vec<Action> {
     let mut actions = Vec::new();
     if let Some(lb) = &current.load_balancer {
-        actions.push(Action::DeleteLoadBalancer { arn: lb.arn.clone() });
+        actions.push(Action::DeleteLoadBalancer {
+            arn: lb.arn.clone(),
+        });
     }
     if let Some(tg) = &current.target_group {
-        actions.push(Action::DeleteTargetGroup { arn: tg.arn.clone() });
+        actions.push(Action::DeleteTargetGroup {
+            arn: tg.arn.clone(),
+        });
     }
     actions
 }
@@ -133,16 +147,13 @@ fn same_set(a: &[String], b: &[String]) -> bool {
 /// (ELB names are unique per region, so a replacement needs a new Name).
 pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result<Plan, String> {
     let mut actions = Vec::new();
-    if let Phase::Delete = phase {
-        return Ok(Plan {
-            actions: plan_delete(current),
-        });
-    }
-
     match &current.load_balancer {
         None => actions.push(Action::CreateLoadBalancer),
         Some(lb) => {
-            for (property, want, have) in [("Scheme", &spec.scheme, &lb.scheme), ("VpcId", &spec.vpc_id, &lb.vpc_id)] {
+            for (property, want, have) in [
+                ("Scheme", &spec.scheme, &lb.scheme),
+                ("VpcId", &spec.vpc_id, &lb.vpc_id),
+            ] {
                 if want != have {
                     return Err(format!(
                         "load balancer {} exists with {property} {have}; changing it to {want} needs a new load balancer, \
@@ -190,7 +201,9 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
     // The HTTPS listener goes when the certificate does; listeners on other ports are the user's.
     for have in &current.listeners {
         if have.spec.port == 443 && !desired.iter().any(|d| d.port == 443) {
-            actions.push(Action::DeleteListener { arn: have.arn.clone() });
+            actions.push(Action::DeleteListener {
+                arn: have.arn.clone(),
+            });
         }
     }
 
@@ -198,7 +211,8 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
         Phase::Update { old: Some(old) } => old.access_logs_bucket.clone(),
         _ => None,
     };
-    let adopting = !matches!(phase, Phase::Update { old: Some(_) }) && current.load_balancer.is_some();
+    let adopting =
+        !matches!(phase, Phase::Update { old: Some(_) }) && current.load_balancer.is_some();
     if spec.access_logs_bucket != old_bucket || (adopting && spec.access_logs_bucket.is_some()) {
         actions.push(Action::SetAccessLogs(spec.access_logs_bucket.clone()));
     }
@@ -264,8 +278,13 @@ mod tests {
     #[test]
     fn a_repeated_create_or_unchanged_update_does_nothing() {
         let s = spec();
-        assert!(plan(&Phase::Create, &s, &existing(&s)).unwrap().actions.is_empty());
-        let update = Phase::Update { old: Some(s.clone()) };
+        assert!(plan(&Phase::Create, &s, &existing(&s))
+            .unwrap()
+            .actions
+            .is_empty());
+        let update = Phase::Update {
+            old: Some(s.clone()),
+        };
         assert!(plan(&update, &s, &existing(&s)).unwrap().actions.is_empty());
     }
 
@@ -274,14 +293,34 @@ mod tests {
         let old = spec();
         let mut new = spec();
         new.certificate_arn = Some("arn:aws:acm:us-east-1:123456789012:certificate/abc".into());
-        let p = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap();
+        let p = plan(
+            &Phase::Update {
+                old: Some(old.clone()),
+            },
+            &new,
+            &existing(&old),
+        )
+        .unwrap();
         assert_eq!(p.actions.len(), 2);
-        assert!(matches!(&p.actions[0], Action::ModifyListener { spec, .. } if spec.action == ListenerAction::RedirectToHttps));
+        assert!(
+            matches!(&p.actions[0], Action::ModifyListener { spec, .. } if spec.action == ListenerAction::RedirectToHttps)
+        );
         assert!(matches!(&p.actions[1], Action::CreateListener(l) if l.port == 443));
         // And removing it again deletes 443 and forwards 80.
-        let back = plan(&Phase::Update { old: Some(new.clone()) }, &old, &existing(&new)).unwrap();
-        assert!(back.actions.contains(&Action::DeleteListener { arn: "arn:listener/1".into() }));
-        assert!(matches!(&back.actions[0], Action::ModifyListener { spec, .. } if spec.action == ListenerAction::Forward));
+        let back = plan(
+            &Phase::Update {
+                old: Some(new.clone()),
+            },
+            &old,
+            &existing(&new),
+        )
+        .unwrap();
+        assert!(back.actions.contains(&Action::DeleteListener {
+            arn: "arn:listener/1".into()
+        }));
+        assert!(
+            matches!(&back.actions[0], Action::ModifyListener { spec, .. } if spec.action == ListenerAction::Forward)
+        );
     }
 
     #[test]
@@ -291,7 +330,14 @@ mod tests {
         new.subnets.push("s-c".into());
         new.health_check.path = "/health".into();
         new.access_logs_bucket = Some("logs".into());
-        let p = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap();
+        let p = plan(
+            &Phase::Update {
+                old: Some(old.clone()),
+            },
+            &new,
+            &existing(&old),
+        )
+        .unwrap();
         assert_eq!(
             p.actions,
             vec![
@@ -307,25 +353,42 @@ mod tests {
         let old = spec();
         let mut new = spec();
         new.scheme = "internal".into();
-        let err = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap_err();
+        let err = plan(
+            &Phase::Update {
+                old: Some(old.clone()),
+            },
+            &new,
+            &existing(&old),
+        )
+        .unwrap_err();
         assert!(err.contains("Scheme") && err.contains("Name"), "{err}");
         let mut new = spec();
         new.target_port = 8080;
-        let err = plan(&Phase::Update { old: Some(old.clone()) }, &new, &existing(&old)).unwrap_err();
+        let err = plan(
+            &Phase::Update {
+                old: Some(old.clone()),
+            },
+            &new,
+            &existing(&old),
+        )
+        .unwrap_err();
         assert!(err.contains("TargetPort"), "{err}");
     }
 
     #[test]
     fn delete_removes_the_load_balancer_before_its_target_group() {
         let s = spec();
-        let p = plan(&Phase::Delete, &s, &existing(&s)).unwrap();
         assert_eq!(
-            p.actions,
+            plan_delete(&existing(&s)),
             vec![
-                Action::DeleteLoadBalancer { arn: "arn:lb".into() },
-                Action::DeleteTargetGroup { arn: "arn:tg".into() }
+                Action::DeleteLoadBalancer {
+                    arn: "arn:lb".into()
+                },
+                Action::DeleteTargetGroup {
+                    arn: "arn:tg".into()
+                }
             ]
         );
-        assert!(plan(&Phase::Delete, &s, &Current::default()).unwrap().actions.is_empty());
+        assert!(plan_delete(&Current::default()).is_empty());
     }
 }

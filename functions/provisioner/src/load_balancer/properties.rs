@@ -70,19 +70,31 @@ impl LoadBalancerSpec {
         }
         let path = p.string_or("HealthCheckPath", "/")?;
         if !path.starts_with('/') || path.len() > 1024 {
-            return Err(PropertyError::invalid("HealthCheckPath", format!("{path:?}"), "expected a path starting with /"));
+            return Err(PropertyError::invalid(
+                "HealthCheckPath",
+                format!("{path:?}"),
+                "expected a path starting with /",
+            ));
         }
         let interval_seconds = p.int("HealthCheckIntervalSeconds", 30, 5, 300)?;
         let certificate_arn = p.optional_string("CertificateArn")?;
         if let Some(arn) = &certificate_arn {
             if !arn.starts_with("arn:") {
-                return Err(PropertyError::invalid("CertificateArn", format!("{arn:?}"), "expected an ACM certificate ARN"));
+                return Err(PropertyError::invalid(
+                    "CertificateArn",
+                    format!("{arn:?}"),
+                    "expected an ACM certificate ARN",
+                ));
             }
         }
         Ok(LoadBalancerSpec {
             vpc_id: p.string("VpcId")?,
             security_groups: p.non_empty_string_list("SecurityGroups")?,
-            scheme: p.one_of("Scheme", "internet-facing", &["internet-facing", "internal"])?,
+            scheme: p.one_of(
+                "Scheme",
+                "internet-facing",
+                &["internet-facing", "internal"],
+            )?,
             target_port: p.int("TargetPort", 80, 1, 65535)?,
             health_check: HealthCheck {
                 path,
@@ -155,8 +167,14 @@ mod tests {
             (with("TargetPort", json!("65536")), "TargetPort"),
             (with("HealthCheckPath", json!("health")), "HealthCheckPath"),
             (with("HealthyThreshold", json!("1")), "HealthyThreshold"),
-            (with("UnhealthyThreshold", json!("11")), "UnhealthyThreshold"),
-            (with("HealthCheckIntervalSeconds", json!("2")), "HealthCheckIntervalSeconds"),
+            (
+                with("UnhealthyThreshold", json!("11")),
+                "UnhealthyThreshold",
+            ),
+            (
+                with("HealthCheckIntervalSeconds", json!("2")),
+                "HealthCheckIntervalSeconds",
+            ),
             (with("CertificateArn", json!("my-cert")), "CertificateArn"),
             (with("Listener", json!("80")), "Listener"),
         ];
@@ -166,6 +184,11 @@ mod tests {
         }
         let mut no_vpc = base();
         no_vpc.as_object_mut().unwrap().remove("VpcId");
-        assert_eq!(LoadBalancerSpec::parse(no_vpc.as_object().unwrap()).unwrap_err().property(), "VpcId");
+        assert_eq!(
+            LoadBalancerSpec::parse(no_vpc.as_object().unwrap())
+                .unwrap_err()
+                .property(),
+            "VpcId"
+        );
     }
 }

@@ -15,7 +15,9 @@ fn state_of(repo: &Repository, has_images: Option<bool>) -> RepositoryState {
         name: repo.repository_name().unwrap_or_default().to_string(),
         arn: repo.repository_arn().unwrap_or_default().to_string(),
         uri: repo.repository_uri().unwrap_or_default().to_string(),
-        scan_on_push: repo.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
+        scan_on_push: repo
+            .image_scanning_configuration()
+            .is_some_and(|c| c.scan_on_push()),
         tag_mutability: repo
             .image_tag_mutability()
             .map(|m| m.as_str().to_string())
@@ -26,12 +28,17 @@ fn state_of(repo: &Repository, has_images: Option<bool>) -> RepositoryState {
 
 /// The repository as ECR has it, or None. `with_images` also asks whether it holds any image.
 pub async fn read(ecr: &Client, name: &str, with_images: bool) -> Result<Option<RepositoryState>> {
-    let described = ecr.describe_repositories().repository_names(name).send().await;
+    let described = ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await;
     let repo = match described {
         Ok(out) => out.repositories().first().cloned(),
         Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_repository_not_found_exception() || s.is_invalid_parameter_exception()) =>
+            if e.as_service_error().is_some_and(|s| {
+                s.is_repository_not_found_exception() || s.is_invalid_parameter_exception()
+            }) =>
         {
             None
         }
@@ -99,7 +106,11 @@ pub async fn act(ecr: &Client, plan: &Plan, current: Option<RepositoryState>) ->
             Action::SetScanOnPush { name, enabled } => {
                 ecr.put_image_scanning_configuration()
                     .repository_name(name)
-                    .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(*enabled).build())
+                    .image_scanning_configuration(
+                        ImageScanningConfiguration::builder()
+                            .scan_on_push(*enabled)
+                            .build(),
+                    )
                     .send()
                     .await
                     .context("ecr:PutImageScanningConfiguration")?;
@@ -122,7 +133,12 @@ pub async fn act(ecr: &Client, plan: &Plan, current: Option<RepositoryState>) ->
                     .context("ecr:TagResource")?;
             }
             Action::Delete { name, force } => {
-                let deleted = ecr.delete_repository().repository_name(name).force(*force).send().await;
+                let deleted = ecr
+                    .delete_repository()
+                    .repository_name(name)
+                    .force(*force)
+                    .send()
+                    .await;
                 match deleted {
                     Ok(_) => {}
                     Err(e)

@@ -13,10 +13,16 @@ use properties::RepositorySpec;
 pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
     let ecr = &env.clients.ecr;
     let (phase, name) = match &request.kind {
-        RequestKind::Create => (Phase::Create, RepositorySpec::parse(&request.properties)?.name),
+        RequestKind::Create => (
+            Phase::Create,
+            RepositorySpec::parse(&request.properties)?.name,
+        ),
         RequestKind::Update { old_properties, .. } => {
             let old = RepositorySpec::parse(old_properties).ok();
-            (Phase::Update { old }, RepositorySpec::parse(&request.properties)?.name)
+            (
+                Phase::Update { old },
+                RepositorySpec::parse(&request.properties)?.name,
+            )
         }
         RequestKind::Delete { physical_id } => (Phase::Delete, physical_id.clone()),
     };
@@ -25,7 +31,8 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
         // The physical id names the repository to delete, whatever the properties say.
         Phase::Delete => RepositorySpec {
             name: name.clone(),
-            ..RepositorySpec::parse(&request.properties).unwrap_or_else(|_| RepositorySpec::named(&name))
+            ..RepositorySpec::parse(&request.properties)
+                .unwrap_or_else(|_| RepositorySpec::named(&name))
         },
         _ => RepositorySpec::parse(&request.properties)?,
     };

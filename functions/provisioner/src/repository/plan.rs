@@ -6,7 +6,9 @@ use super::properties::RepositorySpec;
 pub enum Phase {
     Create,
     /// `old` is None when the old properties no longer parse.
-    Update { old: Option<RepositorySpec> },
+    Update {
+        old: Option<RepositorySpec>,
+    },
     Delete,
 }
 
@@ -25,12 +27,27 @@ pub struct RepositoryState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Create(RepositorySpec),
-    SetScanOnPush { name: String, enabled: bool },
-    SetTagMutability { name: String, mutability: String },
-    TagKeepImages { name: String, keep_images: u32 },
-    Delete { name: String, force: bool },
+    SetScanOnPush {
+        name: String,
+        enabled: bool,
+    },
+    SetTagMutability {
+        name: String,
+        mutability: String,
+    },
+    TagKeepImages {
+        name: String,
+        keep_images: u32,
+    },
+    Delete {
+        name: String,
+        force: bool,
+    },
     /// Left in place on purpose (it still holds images); the reason is shown to the user.
-    Retain { name: String, reason: String },
+    Retain {
+        name: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +109,10 @@ pub fn plan(phase: &Phase, spec: &RepositorySpec, current: Option<&RepositorySta
         (Phase::Delete, Some(state)) => state.name.clone(),
         _ => name.clone(),
     };
-    Plan { physical_id, actions }
+    Plan {
+        physical_id,
+        actions,
+    }
 }
 
 #[cfg(test)]
@@ -134,12 +154,22 @@ mod tests {
     fn update_changes_only_what_differs() {
         let old = spec("app");
         let mut new = spec("app");
-        let same = plan(&Phase::Update { old: Some(old.clone()) }, &new, Some(&state("app", None)));
+        let same = plan(
+            &Phase::Update {
+                old: Some(old.clone()),
+            },
+            &new,
+            Some(&state("app", None)),
+        );
         assert!(same.actions.is_empty());
         new.scan_on_push = false;
         new.tag_mutability = "IMMUTABLE".into();
         new.keep_images = 20;
-        let p = plan(&Phase::Update { old: Some(old) }, &new, Some(&state("app", None)));
+        let p = plan(
+            &Phase::Update { old: Some(old) },
+            &new,
+            Some(&state("app", None)),
+        );
         assert_eq!(p.actions.len(), 3);
         assert!(p.actions.contains(&Action::SetScanOnPush {
             name: "app".into(),
@@ -149,7 +179,13 @@ mod tests {
 
     #[test]
     fn a_new_name_is_a_replacement_with_a_new_id() {
-        let p = plan(&Phase::Update { old: Some(spec("app")) }, &spec("app2"), None);
+        let p = plan(
+            &Phase::Update {
+                old: Some(spec("app")),
+            },
+            &spec("app2"),
+            None,
+        );
         assert_eq!(p.physical_id, "app2");
         assert_eq!(p.actions, vec![Action::Create(spec("app2"))]);
     }

@@ -26,7 +26,10 @@ fn valid_repository_name(name: &str) -> bool {
         && name.split('/').all(|part| {
             !part.is_empty()
                 && part.split(['.', '_', '-']).all(|piece| {
-                    !piece.is_empty() && piece.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    !piece.is_empty()
+                        && piece
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 })
         })
 }
@@ -88,15 +91,34 @@ mod tests {
             (json!({}), "RepositoryName"),
             (json!({"RepositoryName": "Upper"}), "RepositoryName"),
             (json!({"RepositoryName": "a//b"}), "RepositoryName"),
-            (json!({"RepositoryName": "app", "ScanOnPush": "maybe"}), "ScanOnPush"),
-            (json!({"RepositoryName": "app", "ImageTagMutability": "SOMETIMES"}), "ImageTagMutability"),
-            (json!({"RepositoryName": "app", "KeepImages": "0"}), "KeepImages"),
-            (json!({"RepositoryName": "app", "KeepImages": "ten"}), "KeepImages"),
-            (json!({"RepositoryName": "app", "EmptyOnDelete": "1"}), "EmptyOnDelete"),
+            (
+                json!({"RepositoryName": "app", "ScanOnPush": "maybe"}),
+                "ScanOnPush",
+            ),
+            (
+                json!({"RepositoryName": "app", "ImageTagMutability": "SOMETIMES"}),
+                "ImageTagMutability",
+            ),
+            (
+                json!({"RepositoryName": "app", "KeepImages": "0"}),
+                "KeepImages",
+            ),
+            (
+                json!({"RepositoryName": "app", "KeepImages": "ten"}),
+                "KeepImages",
+            ),
+            (
+                json!({"RepositoryName": "app", "EmptyOnDelete": "1"}),
+                "EmptyOnDelete",
+            ),
             (json!({"RepositoryName": "app", "Colour": "blue"}), "Colour"),
         ];
         for (props, property) in cases {
-            assert_eq!(parse(props.clone()).unwrap_err().property(), property, "{props}");
+            assert_eq!(
+                parse(props.clone()).unwrap_err().property(),
+                property,
+                "{props}"
+            );
         }
     }
 

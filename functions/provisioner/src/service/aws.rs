@@ -7,8 +7,8 @@ use crate::clients::Clients;
 use crate::cluster::properties::StrategyItem;
 use crate::error::{AwsContext, ProvisionError, Result};
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
-use aws_sdk_ecs::types::TaskDefinition;
 use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_ecs::types::TaskDefinition;
 
 /// What the service ends on.
 pub struct Done {
@@ -27,24 +27,54 @@ fn task_spec_of(td: &TaskDefinition) -> Option<TaskSpec> {
         task_role_arn: td.task_role_arn().map(str::to_string),
         container_name: c.name().unwrap_or_default().to_string(),
         image: c.image().unwrap_or_default().to_string(),
-        container_port: c.port_mappings().first().and_then(|p| p.container_port()).unwrap_or_default(),
+        container_port: c
+            .port_mappings()
+            .first()
+            .and_then(|p| p.container_port())
+            .unwrap_or_default(),
         environment: c
             .environment()
             .iter()
-            .map(|kv| (kv.name().unwrap_or_default().to_string(), kv.value().unwrap_or_default().to_string()))
+            .map(|kv| {
+                (
+                    kv.name().unwrap_or_default().to_string(),
+                    kv.value().unwrap_or_default().to_string(),
+                )
+            })
             .collect(),
-        secrets: c.secrets().iter().map(|s| (s.name().to_string(), s.value_from().to_string())).collect(),
-        log_group: options.and_then(|o| o.get("awslogs-group")).cloned().unwrap_or_default(),
-        log_region: options.and_then(|o| o.get("awslogs-region")).cloned().unwrap_or_default(),
+        secrets: c
+            .secrets()
+            .iter()
+            .map(|s| (s.name().to_string(), s.value_from().to_string()))
+            .collect(),
+        log_group: options
+            .and_then(|o| o.get("awslogs-group"))
+            .cloned()
+            .unwrap_or_default(),
+        log_region: options
+            .and_then(|o| o.get("awslogs-region"))
+            .cloned()
+            .unwrap_or_default(),
     })
 }
 
 /// The service and its running task definition, if it exists.
 pub async fn read_service(clients: &Clients, cluster: &str, name: &str) -> Result<Current> {
-    let described = clients.ecs.describe_services().cluster(cluster).services(name).send().await;
+    let described = clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await;
     let service = match described {
         Ok(out) => out.services().first().cloned(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => None,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_cluster_not_found_exception()) =>
+        {
+            None
+        }
         Err(e) => return Err(e).context("ecs:DescribeServices"),
     };
     let Some(service) = service else {
@@ -89,15 +119,23 @@ async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<Option<St
         .ecr
         .describe_images()
         .repository_name(repository)
-        .image_ids(ImageIdentifier::builder().image_tag(&spec.image_tag).build())
+        .image_ids(
+            ImageIdentifier::builder()
+                .image_tag(&spec.image_tag)
+                .build(),
+        )
         .send()
         .await;
     match described {
-        Ok(out) => Ok(out.image_details().first().and_then(|d| d.image_digest().map(str::to_string))),
+        Ok(out) => Ok(out
+            .image_details()
+            .first()
+            .and_then(|d| d.image_digest().map(str::to_string))),
         // Not pushed yet: the service starts on the tag, and the first push rolls it.
         Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_image_not_found_exception() || s.is_repository_not_found_exception()) =>
+            if e.as_service_error().is_some_and(|s| {
+                s.is_image_not_found_exception() || s.is_repository_not_found_exception()
+            }) =>
         {
             Ok(None)
         }
@@ -113,7 +151,11 @@ async fn cluster_strategy(clients: &Clients, cluster: &str) -> Result<Vec<Strate
         .send()
         .await
         .context("ecs:DescribeClusters")?;
-    let Some(c) = out.clusters().first().filter(|c| c.status() == Some("ACTIVE")) else {
+    let Some(c) = out
+        .clusters()
+        .first()
+        .filter(|c| c.status() == Some("ACTIVE"))
+    else {
         return Err(ProvisionError::Refused(format!(
             "cluster {cluster} (ClusterName) does not exist or is not active"
         )));
@@ -132,7 +174,10 @@ async fn cluster_strategy(clients: &Clients, cluster: &str) -> Result<Vec<Strate
 /// cluster's strategy when the service is new.
 pub async fn read(clients: &Clients, phase: &Phase, spec: &ServiceSpec) -> Result<Current> {
     let mut current = read_service(clients, &spec.cluster, &spec.name).await?;
-    let exists = current.service.as_ref().is_some_and(|s| s.status == "ACTIVE");
+    let exists = current
+        .service
+        .as_ref()
+        .is_some_and(|s| s.status == "ACTIVE");
     if plan::needs_digest(phase, spec, exists) {
         current.image_digest = image_digest(clients, spec).await?;
     }
@@ -142,8 +187,17 @@ pub async fn read(clients: &Clients, phase: &Phase, spec: &ServiceSpec) -> Resul
     Ok(current)
 }
 
-pub async fn act(clients: &Clients, spec: &ServiceSpec, current: &Current, plan: &Plan) -> Result<Done> {
-    let mut service_arn = current.service.as_ref().filter(|s| s.status == "ACTIVE").map(|s| s.arn.clone());
+pub async fn act(
+    clients: &Clients,
+    spec: &ServiceSpec,
+    current: &Current,
+    plan: &Plan,
+) -> Result<Done> {
+    let mut service_arn = current
+        .service
+        .as_ref()
+        .filter(|s| s.status == "ACTIVE")
+        .map(|s| s.arn.clone());
     let mut new_revision: Option<String> = None;
     let resolve = |r: &TaskDefinitionRef, new: &Option<String>| match r {
         TaskDefinitionRef::Existing(arn) => arn.clone(),
@@ -152,11 +206,21 @@ pub async fn act(clients: &Clients, spec: &ServiceSpec, current: &Current, plan:
     for action in &plan.actions {
         let step: Result<()> = async {
             match action {
-                Action::EnsureLogGroup { name, retention_days } => {
-                    let created = clients.logs.create_log_group().log_group_name(name).send().await;
+                Action::EnsureLogGroup {
+                    name,
+                    retention_days,
+                } => {
+                    let created = clients
+                        .logs
+                        .create_log_group()
+                        .log_group_name(name)
+                        .send()
+                        .await;
                     match created {
                         Ok(_) => {}
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) => {}
+                        Err(e)
+                            if e.as_service_error()
+                                .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
                         Err(e) => return Err(e).context("logs:CreateLogGroup"),
                     }
                     clients
@@ -186,7 +250,9 @@ pub async fn act(clients: &Clients, spec: &ServiceSpec, current: &Current, plan:
                         .send()
                         .await
                         .context("ecs:CreateService")?;
-                    service_arn = out.service().and_then(|s| s.service_arn().map(str::to_string));
+                    service_arn = out
+                        .service()
+                        .and_then(|s| s.service_arn().map(str::to_string));
                 }
                 Action::UpdateService {
                     task_definition,
@@ -194,10 +260,16 @@ pub async fn act(clients: &Clients, spec: &ServiceSpec, current: &Current, plan:
                     settings,
                 } => {
                     let td = task_definition.as_ref().map(|r| resolve(r, &new_revision));
-                    requests::update_service(&clients.ecs, spec, td.as_deref(), *desired_count, *settings)
-                        .send()
-                        .await
-                        .context("ecs:UpdateService")?;
+                    requests::update_service(
+                        &clients.ecs,
+                        spec,
+                        td.as_deref(),
+                        *desired_count,
+                        *settings,
+                    )
+                    .send()
+                    .await
+                    .context("ecs:UpdateService")?;
                 }
                 Action::RegisterScalableTarget { .. } => {
                     requests::register_scalable_target(&clients.scaling, spec)
@@ -234,7 +306,12 @@ pub async fn act(clients: &Clients, spec: &ServiceSpec, current: &Current, plan:
     })
 }
 
-pub async fn delete(clients: &Clients, cluster: &str, name: &str, actions: &[Action]) -> Result<()> {
+pub async fn delete(
+    clients: &Clients,
+    cluster: &str,
+    name: &str,
+    actions: &[Action],
+) -> Result<()> {
     for action in actions {
         match action {
             Action::DeregisterScalableTarget => {
@@ -248,13 +325,24 @@ pub async fn delete(clients: &Clients, cluster: &str, name: &str, actions: &[Act
                     .await;
                 match out {
                     Ok(_) => {}
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_object_not_found_exception()) => {}
-                    Err(e) => return Err(e).context("application-autoscaling:DeregisterScalableTarget"),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_object_not_found_exception()) => {}
+                    Err(e) => {
+                        return Err(e).context("application-autoscaling:DeregisterScalableTarget")
+                    }
                 }
             }
             Action::DeleteService { .. } => {
                 // force: ECS scales the service to zero and drains it.
-                let out = clients.ecs.delete_service().cluster(cluster).service(name).force(true).send().await;
+                let out = clients
+                    .ecs
+                    .delete_service()
+                    .cluster(cluster)
+                    .service(name)
+                    .force(true)
+                    .send()
+                    .await;
                 match out {
                     Ok(_) => {}
                     Err(e)

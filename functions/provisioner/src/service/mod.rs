@@ -21,7 +21,9 @@ pub fn parse_service_arn(arn: &str) -> Option<(String, String)> {
     let resource = arn.strip_prefix("arn:")?.splitn(5, ':').nth(4)?;
     let mut parts = resource.split('/');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("service"), Some(cluster), Some(name), None) if !cluster.is_empty() && !name.is_empty() => {
+        (Some("service"), Some(cluster), Some(name), None)
+            if !cluster.is_empty() && !name.is_empty() =>
+        {
             Some((cluster.to_string(), name.to_string()))
         }
         _ => None,
@@ -66,12 +68,21 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
         let until = env.answer_by - std::time::Duration::from_secs(5);
         match env
             .rollouts
-            .wait(&clients.ecs, &spec.cluster, &spec.name, &done.task_definition_arn, until)
+            .wait(
+                &clients.ecs,
+                &spec.cluster,
+                &spec.name,
+                &done.task_definition_arn,
+                until,
+            )
             .await?
         {
             RolloutOutcome::Completed => {}
             RolloutOutcome::Failed(why) => {
-                let failed = ProvisionError::Refused(format!("deployment of service {} failed: {why}", spec.name));
+                let failed = ProvisionError::Refused(format!(
+                    "deployment of service {} failed: {why}",
+                    spec.name
+                ));
                 return Err(failed.made(&done.service_arn));
             }
             RolloutOutcome::StillRunning => {
@@ -104,7 +115,10 @@ mod tests {
             parse_service_arn("arn:aws:ecs:us-east-1:123456789012:service/sky/web"),
             Some(("sky".into(), "web".into()))
         );
-        assert_eq!(parse_service_arn("arn:aws:ecs:us-east-1:123456789012:service/web"), None);
+        assert_eq!(
+            parse_service_arn("arn:aws:ecs:us-east-1:123456789012:service/web"),
+            None
+        );
         assert_eq!(parse_service_arn("not-created:Service:req"), None);
         assert_eq!(parse_service_arn("web"), None);
     }

@@ -6,19 +6,22 @@ use super::properties::ServiceSpec;
 use crate::cluster::properties::StrategyItem;
 use std::collections::BTreeMap;
 
+/// Create or Update (a Delete needs no spec: see [`plan_delete`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per invocation
 pub enum Phase {
     Create,
     /// `old` is None when the old properties no longer parse.
-    Update { old: Option<ServiceSpec> },
-    Delete,
+    Update {
+        old: Option<ServiceSpec>,
+    },
 }
 
 impl Phase {
     fn old(&self) -> Option<&ServiceSpec> {
         match self {
             Phase::Update { old } => old.as_ref(),
-            _ => None,
+            Phase::Create => None,
         }
     }
 }
@@ -70,7 +73,10 @@ pub enum TaskDefinitionRef {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    EnsureLogGroup { name: String, retention_days: i32 },
+    EnsureLogGroup {
+        name: String,
+        retention_days: i32,
+    },
     RegisterTaskDefinition(Box<TaskSpec>),
     CreateService {
         task_definition: TaskDefinitionRef,
@@ -84,11 +90,19 @@ pub enum Action {
         /// Network, load balancer and deployment settings are restated.
         settings: bool,
     },
-    RegisterScalableTarget { min: i32, max: i32 },
-    PutScalingPolicies { cpu_target: u32, memory_target: u32 },
+    RegisterScalableTarget {
+        min: i32,
+        max: i32,
+    },
+    PutScalingPolicies {
+        cpu_target: u32,
+        memory_target: u32,
+    },
     WaitForSteadyState,
     DeregisterScalableTarget,
-    DeleteService { arn: String },
+    DeleteService {
+        arn: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +126,12 @@ pub fn needs_digest(phase: &Phase, spec: &ServiceSpec, service_exists: bool) -> 
 
 /// The image to run: the one already running when the template's image properties did not
 /// change (so a redeployed digest survives a stack update), else the tag pinned to its digest.
-pub fn choose_image(phase: &Phase, spec: &ServiceSpec, running: Option<&str>, digest: Option<&str>) -> String {
+pub fn choose_image(
+    phase: &Phase,
+    spec: &ServiceSpec,
+    running: Option<&str>,
+    digest: Option<&str>,
+) -> String {
     if let (Some(old), Some(running)) = (phase.old(), running) {
         if !spec.image_changed(old) && !old.replaces(spec) {
             return running.to_string();
@@ -127,7 +146,11 @@ pub fn choose_image(phase: &Phase, spec: &ServiceSpec, running: Option<&str>, di
 /// The desired count to set, or None to leave the running one. The template's DesiredCount
 /// wins only when it changed (or for a new service); otherwise the autoscaled count stays,
 /// clamped into new bounds.
-pub fn choose_desired_count(phase: &Phase, spec: &ServiceSpec, running: Option<i32>) -> Option<i32> {
+pub fn choose_desired_count(
+    phase: &Phase,
+    spec: &ServiceSpec,
+    running: Option<i32>,
+) -> Option<i32> {
     let Some(running) = running else {
         return Some(spec.desired_count);
     };
@@ -183,10 +206,17 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
     }
 
     let running_task = service.and_then(|s| s.task.as_ref());
-    let image = choose_image(phase, spec, running_task.map(|t| t.image.as_str()), current.image_digest.as_deref());
+    let image = choose_image(
+        phase,
+        spec,
+        running_task.map(|t| t.image.as_str()),
+        current.image_digest.as_deref(),
+    );
     let wanted = task_spec(spec, image, region);
     let task_definition = match service {
-        Some(s) if running_task == Some(&wanted) => TaskDefinitionRef::Existing(s.task_definition_arn.clone()),
+        Some(s) if running_task == Some(&wanted) => {
+            TaskDefinitionRef::Existing(s.task_definition_arn.clone())
+        }
         _ => {
             actions.push(Action::RegisterTaskDefinition(Box::new(wanted)));
             TaskDefinitionRef::New
@@ -199,7 +229,8 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
             strategy: current.cluster_strategy.clone(),
         }),
         Some(s) => {
-            let new_revision = (task_definition == TaskDefinitionRef::New).then_some(TaskDefinitionRef::New);
+            let new_revision =
+                (task_definition == TaskDefinitionRef::New).then_some(TaskDefinitionRef::New);
             let desired_count = choose_desired_count(phase, spec, Some(s.desired_count));
             // Adopting (a retried Create) restates the settings; an Update sends what changed.
             let settings = old.is_none_or(|o| service_settings_changed(spec, o));
@@ -213,7 +244,9 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
         }
     }
 
-    if old.is_none_or(|o| o.min_capacity != spec.min_capacity || o.max_capacity != spec.max_capacity) {
+    if old
+        .is_none_or(|o| o.min_capacity != spec.min_capacity || o.max_capacity != spec.max_capacity)
+    {
         actions.push(Action::RegisterScalableTarget {
             min: spec.min_capacity,
             max: spec.max_capacity,
@@ -230,9 +263,16 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
             memory_target: spec.memory_target_percent,
         });
     }
-    let deploys = actions
-        .iter()
-        .any(|a| matches!(a, Action::CreateService { .. } | Action::UpdateService { task_definition: Some(_), .. }));
+    let deploys = actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::CreateService { .. }
+                | Action::UpdateService {
+                    task_definition: Some(_),
+                    ..
+                }
+        )
+    });
     if spec.wait_for_steady_state && deploys {
         actions.push(Action::WaitForSteadyState);
     }
@@ -246,7 +286,10 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
 /// task definitions stay: they are the record of what ran.
 pub fn plan_delete(current: &Current) -> Vec<Action> {
     match live(current) {
-        Some(s) => vec![Action::DeregisterScalableTarget, Action::DeleteService { arn: s.arn.clone() }],
+        Some(s) => vec![
+            Action::DeregisterScalableTarget,
+            Action::DeleteService { arn: s.arn.clone() },
+        ],
         None => Vec::new(),
     }
 }
@@ -273,13 +316,20 @@ pub struct DeploymentView {
 
 /// Where the deployment of `task_definition` stands.
 pub fn classify_rollout(deployments: &[DeploymentView], task_definition: &str) -> RolloutOutcome {
-    match deployments.iter().find(|d| d.task_definition == task_definition) {
-        Some(d) if d.rollout_state == "FAILED" => RolloutOutcome::Failed(if d.rollout_state_reason.is_empty() {
-            "the deployment failed and ECS rolled back".into()
-        } else {
-            d.rollout_state_reason.clone()
-        }),
-        Some(d) if d.status == "PRIMARY" && d.rollout_state == "COMPLETED" => RolloutOutcome::Completed,
+    match deployments
+        .iter()
+        .find(|d| d.task_definition == task_definition)
+    {
+        Some(d) if d.rollout_state == "FAILED" => {
+            RolloutOutcome::Failed(if d.rollout_state_reason.is_empty() {
+                "the deployment failed and ECS rolled back".into()
+            } else {
+                d.rollout_state_reason.clone()
+            })
+        }
+        Some(d) if d.status == "PRIMARY" && d.rollout_state == "COMPLETED" => {
+            RolloutOutcome::Completed
+        }
         Some(_) => RolloutOutcome::StillRunning,
         None => match deployments.iter().find(|d| d.status == "PRIMARY") {
             Some(primary) => RolloutOutcome::Failed(format!(
@@ -308,7 +358,8 @@ mod tests {
                 arn: "arn:aws:ecs:us-east-1:123456789012:service/sky/web".into(),
                 status: "ACTIVE".into(),
                 desired_count: desired,
-                task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into(),
+                task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3"
+                    .into(),
                 task: Some(task_spec(spec, image.to_string(), REGION)),
             }),
             image_digest: None,
@@ -343,7 +394,10 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
-        assert_eq!(names, ["log", "taskdef", "create", "target", "policies", "wait"]);
+        assert_eq!(
+            names,
+            ["log", "taskdef", "create", "target", "policies", "wait"]
+        );
     }
 
     #[test]
@@ -361,9 +415,18 @@ mod tests {
         let new = spec_with(json!({"Cpu": "1024", "Memory": "2048"}));
         let pushed = format!("{}@{PUSHED}", old.repository_uri);
         let current = running(&old, &pushed, 4);
-        let p = plan(&Phase::Update { old: Some(old.clone()) }, &new, &current, REGION);
-        let Some(Action::RegisterTaskDefinition(t)) =
-            p.actions.iter().find(|a| matches!(a, Action::RegisterTaskDefinition(_)))
+        let p = plan(
+            &Phase::Update {
+                old: Some(old.clone()),
+            },
+            &new,
+            &current,
+            REGION,
+        );
+        let Some(Action::RegisterTaskDefinition(t)) = p
+            .actions
+            .iter()
+            .find(|a| matches!(a, Action::RegisterTaskDefinition(_)))
         else {
             panic!("a CPU change needs a new revision: {:?}", p.actions)
         };
@@ -402,16 +465,32 @@ mod tests {
         let spec = spec_with(json!({}));
         let image = format!("{}@{DIGEST}", spec.repository_uri);
         let current = running(&spec, &image, 2);
-        let p = plan(&Phase::Update { old: Some(spec.clone()) }, &spec, &current, REGION);
+        let p = plan(
+            &Phase::Update {
+                old: Some(spec.clone()),
+            },
+            &spec,
+            &current,
+            REGION,
+        );
         assert!(p.actions.is_empty(), "{:?}", p.actions);
-        assert!(!needs_digest(&Phase::Update { old: Some(spec.clone()) }, &spec, true));
+        assert!(!needs_digest(
+            &Phase::Update {
+                old: Some(spec.clone())
+            },
+            &spec,
+            true
+        ));
         // A retried Create finds the service on the same revision: no new revision, no deployment.
         let retry = Current {
             image_digest: Some(DIGEST.into()),
             ..current
         };
         let p = plan(&Phase::Create, &spec, &retry, REGION);
-        assert!(!p.actions.iter().any(|a| matches!(a, Action::RegisterTaskDefinition(_) | Action::CreateService { .. })));
+        assert!(!p.actions.iter().any(|a| matches!(
+            a,
+            Action::RegisterTaskDefinition(_) | Action::CreateService { .. }
+        )));
         assert!(!p.actions.contains(&Action::WaitForSteadyState));
     }
 
@@ -419,9 +498,19 @@ mod tests {
     fn a_new_service_name_is_a_replacement() {
         let old = spec_with(json!({}));
         let new = spec_with(json!({"ServiceName": "web2"}));
-        let p = plan(&Phase::Update { old: Some(old) }, &new, &Current::default(), REGION);
-        assert!(p.actions.iter().any(|a| matches!(a, Action::CreateService { .. })));
-        assert!(p.actions.contains(&Action::RegisterScalableTarget { min: 1, max: 5 }));
+        let p = plan(
+            &Phase::Update { old: Some(old) },
+            &new,
+            &Current::default(),
+            REGION,
+        );
+        assert!(p
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateService { .. })));
+        assert!(p
+            .actions
+            .contains(&Action::RegisterScalableTarget { min: 1, max: 5 }));
     }
 
     #[test]
@@ -461,7 +550,10 @@ mod tests {
         );
         assert_eq!(
             classify_rollout(
-                &[deployment("PRIMARY", ours, "IN_PROGRESS", ""), deployment("ACTIVE", "td:1", "COMPLETED", "")],
+                &[
+                    deployment("PRIMARY", ours, "IN_PROGRESS", ""),
+                    deployment("ACTIVE", "td:1", "COMPLETED", "")
+                ],
                 ours
             ),
             RolloutOutcome::StillRunning
@@ -469,7 +561,10 @@ mod tests {
         let breaker = "ECS deployment circuit breaker: tasks failed to start.";
         assert_eq!(
             classify_rollout(
-                &[deployment("PRIMARY", "td:1", "IN_PROGRESS", ""), deployment("ACTIVE", ours, "FAILED", breaker)],
+                &[
+                    deployment("PRIMARY", "td:1", "IN_PROGRESS", ""),
+                    deployment("ACTIVE", ours, "FAILED", breaker)
+                ],
                 ours
             ),
             RolloutOutcome::Failed(breaker.into())

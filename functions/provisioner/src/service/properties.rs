@@ -33,7 +33,8 @@ pub const KNOWN: &[&str] = &[
 
 /// CloudWatch Logs accepts only these retention periods.
 pub const LOG_RETENTION_DAYS: &[i32] = &[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
 ];
 
 /// The memory sizes (MiB) Fargate accepts for a task CPU size (CPU units).
@@ -88,7 +89,11 @@ fn arn(p: &Properties, name: &str, required: bool) -> Result<Option<String>> {
         p.optional_string(name)?
     };
     match value {
-        Some(v) if !v.starts_with("arn:") => Err(PropertyError::invalid(name, format!("{v:?}"), "expected an ARN")),
+        Some(v) if !v.starts_with("arn:") => Err(PropertyError::invalid(
+            name,
+            format!("{v:?}"),
+            "expected an ARN",
+        )),
         v => Ok(v),
     }
 }
@@ -109,7 +114,12 @@ impl ServiceSpec {
             }
         }
         let repository_uri = p.string("RepositoryUri")?;
-        if repository_uri.contains('@') || repository_uri.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        if repository_uri.contains('@')
+            || repository_uri
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
             return Err(PropertyError::invalid(
                 "RepositoryUri",
                 format!("{repository_uri:?}"),
@@ -118,7 +128,11 @@ impl ServiceSpec {
         }
         let image_tag = p.string_or("ImageTag", "latest")?;
         if image_tag.len() > 128 || image_tag.contains([':', '@', '/', ' ']) {
-            return Err(PropertyError::invalid("ImageTag", format!("{image_tag:?}"), "expected a Docker tag"));
+            return Err(PropertyError::invalid(
+                "ImageTag",
+                format!("{image_tag:?}"),
+                "expected a Docker tag",
+            ));
         }
 
         let cpu = p.int("Cpu", 512u32, 256, 16384)?;
@@ -158,7 +172,9 @@ impl ServiceSpec {
             return Err(PropertyError::invalid(
                 "DesiredCount",
                 desired_count,
-                format!("must be between MinCapacity ({min_capacity}) and MaxCapacity ({max_capacity})"),
+                format!(
+                    "must be between MinCapacity ({min_capacity}) and MaxCapacity ({max_capacity})"
+                ),
             ));
         }
 
@@ -191,7 +207,11 @@ impl ServiceSpec {
         }
         for key in environment.keys().chain(secrets.keys()) {
             if key.is_empty() || key.contains('=') {
-                return Err(PropertyError::invalid("Environment", format!("{key:?}"), "expected variable names"));
+                return Err(PropertyError::invalid(
+                    "Environment",
+                    format!("{key:?}"),
+                    "expected variable names",
+                ));
             }
         }
 
@@ -292,7 +312,10 @@ pub(crate) mod tests {
             (json!({"Memory": "1000"}), "Memory"),
             (json!({"ContainerPort": "0"}), "ContainerPort"),
             (json!({"ContainerPort": "65536"}), "ContainerPort"),
-            (json!({"MinCapacity": "4", "MaxCapacity": "3", "DesiredCount": "3"}), "MinCapacity"),
+            (
+                json!({"MinCapacity": "4", "MaxCapacity": "3", "DesiredCount": "3"}),
+                "MinCapacity",
+            ),
             (json!({"DesiredCount": "9"}), "DesiredCount"),
             (json!({"DesiredCount": "-1"}), "DesiredCount"),
             (json!({"CpuTargetPercent": "0"}), "CpuTargetPercent"),
@@ -307,11 +330,23 @@ pub(crate) mod tests {
             (json!({"Environment": ["A=1"]}), "Environment"),
             (json!({"Environment": {"A": ["x"]}}), "Environment.A"),
             (json!({"Secrets": {"DB": "plain-text"}}), "Secrets.DB"),
-            (json!({"Environment": {"DB": "x"}, "Secrets": {"DB": "arn:aws:ssm:us-east-1:1:parameter/db"}}), "Secrets.DB"),
-            (json!({"HealthCheckGracePeriodSeconds": "-5"}), "HealthCheckGracePeriodSeconds"),
-            (json!({"MinimumHealthyPercent": "150"}), "MinimumHealthyPercent"),
+            (
+                json!({"Environment": {"DB": "x"}, "Secrets": {"DB": "arn:aws:ssm:us-east-1:1:parameter/db"}}),
+                "Secrets.DB",
+            ),
+            (
+                json!({"HealthCheckGracePeriodSeconds": "-5"}),
+                "HealthCheckGracePeriodSeconds",
+            ),
+            (
+                json!({"MinimumHealthyPercent": "150"}),
+                "MinimumHealthyPercent",
+            ),
             (json!({"MaximumPercent": "50"}), "MaximumPercent"),
-            (json!({"WaitForSteadyState": "sometimes"}), "WaitForSteadyState"),
+            (
+                json!({"WaitForSteadyState": "sometimes"}),
+                "WaitForSteadyState",
+            ),
             (json!({"RepositoryUri": "repo:latest"}), "RepositoryUri"),
             (json!({"ImageTag": "a:b"}), "ImageTag"),
             (json!({"ServiceName": "web/1"}), "ServiceName"),

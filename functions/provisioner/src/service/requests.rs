@@ -15,16 +15,20 @@ use aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, DeploymentCircuitBreaker,
-    DeploymentConfiguration, DeploymentController, DeploymentControllerType, KeyValuePair, LaunchType, LoadBalancer,
-    LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping, PropagateTags, Secret, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DeploymentControllerType, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration, LogDriver,
+    NetworkConfiguration, NetworkMode, PortMapping, PropagateTags, Secret, TransportProtocol,
 };
 
 /// Scale-out reacts within a minute; scale-in waits five, as the seed's policies do.
 pub const SCALE_OUT_COOLDOWN_SECONDS: i32 = 60;
 pub const SCALE_IN_COOLDOWN_SECONDS: i32 = 300;
 
-pub fn register_task_definition(ecs: &aws_sdk_ecs::Client, task: &TaskSpec) -> RegisterTaskDefinitionFluentBuilder {
+pub fn register_task_definition(
+    ecs: &aws_sdk_ecs::Client,
+    task: &TaskSpec,
+) -> RegisterTaskDefinitionFluentBuilder {
     let container = ContainerDefinition::builder()
         .name(&task.container_name)
         .image(&task.image)
@@ -44,7 +48,13 @@ pub fn register_task_definition(ecs: &aws_sdk_ecs::Client, task: &TaskSpec) -> R
         .set_secrets(Some(
             task.secrets
                 .iter()
-                .map(|(k, v)| Secret::builder().name(k).value_from(v).build().expect("name and valueFrom are set"))
+                .map(|(k, v)| {
+                    Secret::builder()
+                        .name(k)
+                        .value_from(v)
+                        .build()
+                        .expect("name and valueFrom are set")
+                })
                 .collect(),
         ))
         .log_configuration(
@@ -110,7 +120,9 @@ fn load_balancers(spec: &ServiceSpec) -> Option<Vec<LoadBalancer>> {
 
 /// ECS accepts a grace period only for a service behind a load balancer.
 fn grace_period(spec: &ServiceSpec) -> Option<i32> {
-    spec.target_group_arn.as_ref().map(|_| spec.grace_period_seconds)
+    spec.target_group_arn
+        .as_ref()
+        .map(|_| spec.grace_period_seconds)
 }
 
 pub fn create_service(
@@ -248,30 +260,55 @@ mod tests {
         let strategy = input.capacity_provider_strategy();
         assert_eq!(strategy.len(), 2);
         assert_eq!(
-            (strategy[0].capacity_provider(), strategy[0].weight(), strategy[0].base()),
+            (
+                strategy[0].capacity_provider(),
+                strategy[0].weight(),
+                strategy[0].base()
+            ),
             ("FARGATE", 50, 20)
         );
-        assert_eq!((strategy[1].capacity_provider(), strategy[1].weight()), ("FARGATE_SPOT", 50));
-        assert_eq!(input.launch_type(), None, "a strategy and a launch type are exclusive");
+        assert_eq!(
+            (strategy[1].capacity_provider(), strategy[1].weight()),
+            ("FARGATE_SPOT", 50)
+        );
+        assert_eq!(
+            input.launch_type(),
+            None,
+            "a strategy and a launch type are exclusive"
+        );
         let d = input.deployment_configuration().unwrap();
-        assert_eq!((d.minimum_healthy_percent(), d.maximum_percent()), (Some(50), Some(200)));
+        assert_eq!(
+            (d.minimum_healthy_percent(), d.maximum_percent()),
+            (Some(50), Some(200))
+        );
         let breaker = d.deployment_circuit_breaker().unwrap();
         assert!(breaker.enable() && breaker.rollback());
         assert_eq!(input.health_check_grace_period_seconds(), Some(90));
         assert_eq!(input.enable_ecs_managed_tags(), Some(true));
-        let vpc = input.network_configuration().unwrap().awsvpc_configuration().unwrap();
+        let vpc = input
+            .network_configuration()
+            .unwrap()
+            .awsvpc_configuration()
+            .unwrap();
         assert_eq!(vpc.subnets(), ["subnet-a", "subnet-b"]);
         assert_eq!(vpc.security_groups(), ["sg-1"]);
         assert_eq!(vpc.assign_public_ip(), Some(&AssignPublicIp::Disabled));
         let lb = &input.load_balancers()[0];
-        assert_eq!((lb.container_name(), lb.container_port()), (Some("web"), Some(80)));
+        assert_eq!(
+            (lb.container_name(), lb.container_port()),
+            (Some("web"), Some(80))
+        );
         assert_eq!(input.desired_count(), Some(2));
     }
 
     #[test]
     fn without_a_cluster_strategy_the_service_is_plain_fargate() {
         let spec = spec_with(json!({"TargetGroupArn": ""}));
-        let input = create_service(&offline_ecs(), &spec, "arn:td:1", &[]).as_input().clone().build().unwrap();
+        let input = create_service(&offline_ecs(), &spec, "arn:td:1", &[])
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
         assert_eq!(input.launch_type(), Some(&LaunchType::Fargate));
         assert!(input.load_balancers().is_empty());
         assert_eq!(input.health_check_grace_period_seconds(), None);
@@ -286,14 +323,24 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!((bare.task_definition(), bare.desired_count()), (None, None));
-        assert!(bare.deployment_configuration().is_none() && bare.network_configuration().is_none());
+        assert!(
+            bare.deployment_configuration().is_none() && bare.network_configuration().is_none()
+        );
         let full = update_service(&offline_ecs(), &spec, Some("arn:td:2"), Some(3), true)
             .as_input()
             .clone()
             .build()
             .unwrap();
-        assert_eq!((full.task_definition(), full.desired_count()), (Some("arn:td:2"), Some(3)));
-        assert!(full.deployment_configuration().unwrap().deployment_circuit_breaker().unwrap().rollback());
+        assert_eq!(
+            (full.task_definition(), full.desired_count()),
+            (Some("arn:td:2"), Some(3))
+        );
+        assert!(full
+            .deployment_configuration()
+            .unwrap()
+            .deployment_circuit_breaker()
+            .unwrap()
+            .rollback());
         assert_eq!(full.health_check_grace_period_seconds(), Some(60));
     }
 
@@ -302,7 +349,11 @@ mod tests {
         let spec = spec_with(json!({"Environment": {"MODE": "prod"},
             "Secrets": {"DB_URL": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}}));
         let task = task_spec(&spec, "repo@sha256:abc".into(), "us-east-1");
-        let input = register_task_definition(&offline_ecs(), &task).as_input().clone().build().unwrap();
+        let input = register_task_definition(&offline_ecs(), &task)
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
         assert_eq!(input.requires_compatibilities(), [Compatibility::Fargate]);
         assert_eq!(input.network_mode(), Some(&NetworkMode::Awsvpc));
         assert_eq!((input.cpu(), input.memory()), (Some("512"), Some("1024")));
@@ -310,7 +361,10 @@ mod tests {
         assert_eq!(c.image(), Some("repo@sha256:abc"));
         assert_eq!(c.port_mappings()[0].container_port(), Some(80));
         assert_eq!(c.environment()[0].name(), Some("MODE"));
-        assert_eq!(c.secrets()[0].value_from(), "arn:aws:secretsmanager:us-east-1:123456789012:secret:db");
+        assert_eq!(
+            c.secrets()[0].value_from(),
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"
+        );
         let logs = c.log_configuration().unwrap();
         assert_eq!(logs.log_driver(), &LogDriver::Awslogs);
         assert_eq!(logs.options().unwrap()["awslogs-group"], "/ecs/web");
@@ -318,22 +372,39 @@ mod tests {
 
     #[test]
     fn scaling_uses_the_service_bounds_and_targets() {
-        let spec = spec_with(json!({"MinCapacity": "2", "MaxCapacity": "8", "DesiredCount": "2", "CpuTargetPercent": "65"}));
-        let target = register_scalable_target(&offline_scaling(), &spec).as_input().clone().build().unwrap();
+        let spec = spec_with(
+            json!({"MinCapacity": "2", "MaxCapacity": "8", "DesiredCount": "2", "CpuTargetPercent": "65"}),
+        );
+        let target = register_scalable_target(&offline_scaling(), &spec)
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
         assert_eq!(target.resource_id(), Some("service/sky/web"));
-        assert_eq!((target.min_capacity(), target.max_capacity()), (Some(2), Some(8)));
+        assert_eq!(
+            (target.min_capacity(), target.max_capacity()),
+            (Some(2), Some(8))
+        );
         let [(name, metric, value), _] = scaling_policies(&spec);
         let policy = put_scaling_policy(&offline_scaling(), &spec, &name, metric, value)
             .as_input()
             .clone()
             .build()
             .unwrap();
-        let config = policy.target_tracking_scaling_policy_configuration().unwrap();
+        let config = policy
+            .target_tracking_scaling_policy_configuration()
+            .unwrap();
         assert_eq!(config.target_value(), 65.0);
         assert_eq!(
-            config.predefined_metric_specification().unwrap().predefined_metric_type(),
+            config
+                .predefined_metric_specification()
+                .unwrap()
+                .predefined_metric_type(),
             &MetricType::EcsServiceAverageCpuUtilization
         );
-        assert_eq!((config.scale_out_cooldown(), config.scale_in_cooldown()), (Some(60), Some(300)));
+        assert_eq!(
+            (config.scale_out_cooldown(), config.scale_in_cooldown()),
+            (Some(60), Some(300))
+        );
     }
 }

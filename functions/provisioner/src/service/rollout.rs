@@ -60,15 +60,26 @@ impl RolloutWatcher for EcsRolloutWatcher {
                             .iter()
                             .map(|d| DeploymentView {
                                 status: d.status().unwrap_or_default().to_string(),
-                                task_definition: d.task_definition().unwrap_or_default().to_string(),
-                                rollout_state: d.rollout_state().map(|r| r.as_str().to_string()).unwrap_or_default(),
-                                rollout_state_reason: d.rollout_state_reason().unwrap_or_default().to_string(),
+                                task_definition: d
+                                    .task_definition()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                rollout_state: d
+                                    .rollout_state()
+                                    .map(|r| r.as_str().to_string())
+                                    .unwrap_or_default(),
+                                rollout_state_reason: d
+                                    .rollout_state_reason()
+                                    .unwrap_or_default()
+                                    .to_string(),
                             })
                             .collect()
                     })
                     .unwrap_or_default();
                 let outcome = classify_rollout(&deployments, task_definition);
-                if outcome != RolloutOutcome::StillRunning || Instant::now() + self.poll_every >= until {
+                if outcome != RolloutOutcome::StillRunning
+                    || Instant::now() + self.poll_every >= until
+                {
                     return Ok(outcome);
                 }
                 tokio::time::sleep(self.poll_every).await;

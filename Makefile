@@ -1,0 +1,65 @@
+# Sky High Booker operator. `make demo` and `make test` work on a fresh machine: they install
+# what they need (Python tools in .venv via scripts/python-tools.sh) and start the local AWS.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+VENV := .venv
+VENV_SAM := .venv-sam
+
+# Never let the SDK probe instance metadata or read a developer's profiles in local runs.
+export AWS_EC2_METADATA_DISABLED := true
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help tools tools-sam build test check lint fmt demo bench sam-build deploy clean
+
+help:
+	@echo "make demo      the whole environment on a local AWS (moto): create, update, delete"
+	@echo "make test      unit and integration tests (starts moto itself) and the template check"
+	@echo "make check     cargo fmt --check, clippy -D warnings, cfn-lint"
+	@echo "make lint      check + sam validate --lint"
+	@echo "make bench     cold start, peak RSS and size of the release provisioner"
+	@echo "make sam-build sam build (cargo-lambda); make deploy: sam build && sam deploy --guided"
+
+tools:
+	@scripts/python-tools.sh test
+
+tools-sam:
+	@scripts/python-tools.sh sam
+
+build:
+	$(CARGO) build --workspace
+
+test: tools
+	$(VENV)/bin/cfn-lint template.yaml
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+check: tools
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+
+lint: check tools-sam
+	$(VENV_SAM)/bin/sam validate --lint -t template.yaml
+
+fmt:
+	$(CARGO) fmt --all
+
+demo: tools
+	$(CARGO) build --quiet -p provisioner --bin provisioner
+	$(CARGO) run --quiet -p local-harness --bin demo
+
+bench: tools
+	$(CARGO) build --release -p provisioner --bin provisioner
+	$(CARGO) build --release -p local-harness --bin bench
+	target/release/bench target/release/provisioner
+
+sam-build: tools-sam
+	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam build
+
+deploy: sam-build
+	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam deploy --guided
+
+clean:
+	$(CARGO) clean
+	rm -rf .aws-sam
