@@ -373,7 +373,8 @@ async fn a_new_service_name_replaces_the_service() {
 #[tokio::test]
 async fn waiting_for_steady_state_reports_the_rollout() {
     let w = World::new().await;
-    let (props, _) = foundations(&w).await;
+    let (props, repository) = foundations(&w).await;
+    w.push_image(&repository, "latest", 5).await;
     let waiting = with(&props, "WaitForSteadyState", "true");
 
     let p = w

@@ -111,9 +111,10 @@ fn ecr_repository_name(uri: &str) -> Option<&str> {
     host.contains(".dkr.ecr.").then_some(name)
 }
 
-async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<Option<String>> {
+/// The digest ECR has for the tag, and whether ECR was asked and has no such image.
+async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<(Option<String>, bool)> {
     let Some(repository) = ecr_repository_name(&spec.repository_uri) else {
-        return Ok(None);
+        return Ok((None, false));
     };
     let described = clients
         .ecr
@@ -127,17 +128,21 @@ async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<Option<St
         .send()
         .await;
     match described {
-        Ok(out) => Ok(out
-            .image_details()
-            .first()
-            .and_then(|d| d.image_digest().map(str::to_string))),
+        Ok(out) => {
+            let digest = out
+                .image_details()
+                .first()
+                .and_then(|d| d.image_digest().map(str::to_string));
+            let missing = digest.is_none();
+            Ok((digest, missing))
+        }
         // Not pushed yet: the service starts on the tag, and the first push rolls it.
         Err(e)
             if e.as_service_error().is_some_and(|s| {
                 s.is_image_not_found_exception() || s.is_repository_not_found_exception()
             }) =>
         {
-            Ok(None)
+            Ok((None, true))
         }
         Err(e) => Err(e).context("ecr:DescribeImages"),
     }
@@ -179,7 +184,7 @@ pub async fn read(clients: &Clients, phase: &Phase, spec: &ServiceSpec) -> Resul
         .as_ref()
         .is_some_and(|s| s.status == "ACTIVE");
     if plan::needs_digest(phase, spec, exists) {
-        current.image_digest = image_digest(clients, spec).await?;
+        (current.image_digest, current.image_missing) = image_digest(clients, spec).await?;
     }
     if !exists {
         current.cluster_strategy = cluster_strategy(clients, &spec.cluster).await?;

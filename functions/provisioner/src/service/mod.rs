@@ -62,7 +62,7 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
     tracing::info!(resource = "Custom::Service", service = %spec.name, plan = ?plan.actions, "plan");
     let done = aws::act(clients, &spec, &current, &plan).await?;
 
-    let mut reason = None;
+    let mut reason = plan.note.clone();
     if plan.actions.contains(&plan::Action::WaitForSteadyState) {
         // Leave a few seconds to answer after the wait.
         let until = env.answer_by - std::time::Duration::from_secs(5);

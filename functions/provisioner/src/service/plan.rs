@@ -62,6 +62,8 @@ pub struct Current {
     pub image_digest: Option<String>,
     /// The cluster's default capacity provider strategy (looked up for a new service only).
     pub cluster_strategy: Vec<StrategyItem>,
+    /// ECR was asked for RepositoryUri:ImageTag and has no such image (yet).
+    pub image_missing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,8 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// The task definition the service ends on.
     pub task_definition: TaskDefinitionRef,
+    /// Something the user should know, shown as the answer's Reason.
+    pub note: Option<String>,
 }
 
 fn live(current: &Current) -> Option<&ServiceState> {
@@ -212,6 +216,8 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
         running_task.map(|t| t.image.as_str()),
         current.image_digest.as_deref(),
     );
+    let waits_for_first_push =
+        current.image_missing && image == format!("{}:{}", spec.repository_uri, spec.image_tag);
     let wanted = task_spec(spec, image, region);
     let task_definition = match service {
         Some(s) if running_task == Some(&wanted) => {
@@ -273,12 +279,20 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
                 }
         )
     });
-    if spec.wait_for_steady_state && deploys {
+    // Before the first push no task can start: waiting would only end in a failed stack.
+    if spec.wait_for_steady_state && deploys && !waits_for_first_push {
         actions.push(Action::WaitForSteadyState);
     }
+    let note = waits_for_first_push.then(|| {
+        format!(
+            "no image {}:{} in ECR yet: the service's tasks start once it is pushed",
+            spec.repository_uri, spec.image_tag
+        )
+    });
     Plan {
         actions,
         task_definition,
+        note,
     }
 }
 
@@ -364,6 +378,7 @@ mod tests {
             }),
             image_digest: None,
             cluster_strategy: Vec::new(),
+            image_missing: false,
         }
     }
 
@@ -398,6 +413,29 @@ mod tests {
             names,
             ["log", "taskdef", "create", "target", "policies", "wait"]
         );
+    }
+
+    #[test]
+    fn before_the_first_push_the_service_is_made_without_waiting_and_says_so() {
+        let spec = spec_with(json!({"WaitForSteadyState": "true"}));
+        let current = Current {
+            image_missing: true,
+            ..Current::default()
+        };
+        let p = plan(&Phase::Create, &spec, &current, REGION);
+        assert!(p
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateService { .. })));
+        assert!(!p.actions.contains(&Action::WaitForSteadyState));
+        assert!(p.note.unwrap().contains("once it is pushed"));
+        let pushed = Current {
+            image_digest: Some(DIGEST.into()),
+            ..Current::default()
+        };
+        let p = plan(&Phase::Create, &spec, &pushed, REGION);
+        assert!(p.actions.contains(&Action::WaitForSteadyState));
+        assert!(p.note.is_none());
     }
 
     #[test]
