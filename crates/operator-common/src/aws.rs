@@ -14,3 +14,32 @@ pub async fn config() -> &'static SdkConfig {
         .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
         .await
 }
+
+/// Counts the HTTP requests the AWS SDK sends (every attempt, retries included), so that each
+/// invocation can report how many calls it made. Add it to a client's config:
+/// `aws_sdk_ecs::config::Builder::from(config).interceptor(ApiCallCounter).build()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiCallCounter;
+
+static API_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ApiCallCounter {
+    fn name(&self) -> &'static str {
+        "ApiCallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        API_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// AWS requests sent by this process so far (read it before and after an invocation).
+pub fn api_calls() -> u64 {
+    API_CALLS.load(std::sync::atomic::Ordering::Relaxed)
+}

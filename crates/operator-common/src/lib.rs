@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod custom_resource;
+pub mod events;
 pub mod logging;
 pub mod properties;
 pub mod settings;

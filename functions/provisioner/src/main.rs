@@ -14,6 +14,7 @@ static CLIENTS: OnceCell<Clients> = OnceCell::const_new();
 
 async fn invocation(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let deadline = event.context.deadline();
+    let calls_before = operator_common::aws::api_calls();
     let sender = ResponseSender::default();
     let clients = CLIENTS
         .get_or_init(|| async { Clients::new(operator_common::aws::config().await) })
@@ -28,9 +29,11 @@ async fn invocation(event: LambdaEvent<Value>) -> Result<Value, Error> {
         provisioner::handle(request, env)
     })
     .await?;
-    Ok(
-        serde_json::json!({ "Status": response.status, "PhysicalResourceId": response.physical_resource_id }),
-    )
+    Ok(serde_json::json!({
+        "Status": response.status,
+        "PhysicalResourceId": response.physical_resource_id,
+        "aws_calls": operator_common::aws::api_calls() - calls_before,
+    }))
 }
 
 #[tokio::main]
