@@ -49,10 +49,12 @@ demo: tools
 	$(CARGO) build --quiet -p provisioner --bin provisioner
 	$(CARGO) run --quiet -p local-harness --bin demo
 
+FUNCTIONS := provisioner
+
 bench: tools
-	$(CARGO) build --release -p provisioner --bin provisioner
+	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f) --bin $(f))
 	$(CARGO) build --release -p local-harness --bin bench
-	target/release/bench target/release/provisioner
+	@for f in $(FUNCTIONS); do target/release/bench $$f target/release/$$f || exit 1; done
 
 sam-build: tools-sam
 	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam build

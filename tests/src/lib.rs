@@ -8,6 +8,7 @@ pub mod http;
 pub mod moto;
 pub mod response_url;
 pub mod runtime_api;
+pub mod scenarios;
 pub mod stack;
 pub mod template;
 pub mod world;

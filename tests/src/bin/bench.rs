@@ -1,12 +1,14 @@
-//! `make bench`: cold start, memory and size of a release function binary, run the way Lambda
-//! runs it (a local Lambda Runtime API), with a first real invocation against moto.
+//! `make bench`: cold start, memory, size and AWS calls of a release function binary, run the
+//! way Lambda runs it (a local Lambda Runtime API) with real invocations against moto.
 //! Prints figures; asserts nothing about time.
 //!
-//! Usage: bench PATH_TO_RELEASE_BINARY [STARTS]
+//! Usage: bench FUNCTION PATH_TO_RELEASE_BINARY [STARTS]
 
 use local_harness::moto;
 use local_harness::runtime_api::LambdaProcess;
+use local_harness::scenarios::{self, BenchCase};
 use local_harness::world::World;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -19,106 +21,65 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn zipped_size(binary: &Path) -> Option<u64> {
     let zip = std::env::temp_dir().join(format!("bootstrap-{}.zip", std::process::id()));
     let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:\n    z.write(sys.argv[2], 'bootstrap')";
-    let ok = Command::new("python3")
-        .args(["-c", script])
-        .arg(&zip)
-        .arg(binary)
-        .status()
-        .ok()?
-        .success();
-    let size = ok
-        .then(|| std::fs::metadata(&zip).ok().map(|m| m.len()))
-        .flatten();
+    let ok = Command::new("python3").args(["-c", script]).arg(&zip).arg(binary).status().ok()?.success();
+    let size = ok.then(|| std::fs::metadata(&zip).ok().map(|m| m.len())).flatten();
     let _ = std::fs::remove_file(&zip);
     size
 }
 
-async fn cold_start(
-    binary: &Path,
-    env: &[(String, String)],
-) -> Result<(f64, LambdaProcess), String> {
-    let process = LambdaProcess::start(binary, "provisioner", env)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn cold_start(function: &str, binary: &Path, env: &[(String, String)]) -> Result<(f64, LambdaProcess), String> {
+    let process = LambdaProcess::start(binary, function, env).await.map_err(|e| e.to_string())?;
     let waited = Instant::now();
     loop {
         if let Some(at) = process.runtime.first_next() {
             return Ok(((at - process.started).as_secs_f64() * 1000.0, process));
         }
         if waited.elapsed() > Duration::from_secs(10) {
-            return Err(format!(
-                "no GET /next within 10 s; init error: {:?}",
-                process.runtime.init_error()
-            ));
+            return Err(format!("no GET /next within 10 s; init error: {:?}", process.runtime.init_error()));
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
 }
 
-async fn run(binary: PathBuf, starts: usize) -> Result<(), String> {
-    let size = std::fs::metadata(&binary)
-        .map_err(|e| format!("{}: {e}", binary.display()))?
-        .len();
+/// Invokes once; returns the time taken and the `aws_calls` the function reported.
+async fn invoke(process: &LambdaProcess, event: &Value) -> Result<(f64, Option<u64>), String> {
+    let began = Instant::now();
+    let outcome = process.runtime.invoke(event.clone(), Duration::from_secs(60)).await;
+    let ms = began.elapsed().as_secs_f64() * 1000.0;
+    match outcome {
+        Some(Ok(response)) => Ok((ms, response.get("aws_calls").and_then(Value::as_u64))),
+        other => Err(format!("the benchmark invocation did not succeed: {other:?}")),
+    }
+}
+
+async fn run(function: &str, binary: PathBuf, starts: usize) -> Result<(), String> {
+    let size = std::fs::metadata(&binary).map_err(|e| format!("{}: {e}", binary.display()))?.len();
     let w = World::new().await;
     let home = std::env::temp_dir().join("skyhigh-bench-home");
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    let env = moto::process_env(&w.endpoint, &home);
+    let BenchCase { env: settings, event } =
+        scenarios::bench_case(function, &w).await.ok_or_else(|| format!("no bench scenario for {function}"))?;
+    let mut env = moto::process_env(&w.endpoint, &home);
+    env.extend(settings);
 
     let mut times = Vec::new();
     for _ in 0..starts {
-        let (ms, process) = cold_start(&binary, &env).await?;
+        let (ms, process) = cold_start(function, &binary, &env).await?;
         times.push(ms);
         process.stop().await;
     }
     times.sort_by(f64::total_cmp);
 
-    // One cold process doing real work: a repository Create against moto, answered to a local URL.
-    let (_, process) = cold_start(&binary, &env).await?;
+    let (_, process) = cold_start(function, &binary, &env).await?;
     let init_rss = process.peak_rss_kib().unwrap_or_default();
-    let pending = w.cfn.request(
-        "Create",
-        "Custom::Repository",
-        "Repository",
-        &w.repository_props(),
-        None,
-        None,
-    );
-    let began = Instant::now();
-    let outcome = process
-        .runtime
-        .invoke(pending.event.clone(), Duration::from_secs(60))
-        .await;
-    let first_ms = began.elapsed().as_secs_f64() * 1000.0;
-    let pending2 = w.cfn.request(
-        "Create",
-        "Custom::Repository",
-        "Repository",
-        &w.repository_props(),
-        None,
-        None,
-    );
-    let began = Instant::now();
-    process
-        .runtime
-        .invoke(pending2.event.clone(), Duration::from_secs(60))
-        .await;
-    let warm_ms = began.elapsed().as_secs_f64() * 1000.0;
+    let (first_ms, first_calls) = invoke(&process, &event).await?;
+    let (warm_ms, warm_calls) = invoke(&process, &event).await?;
     let peak_rss = process.peak_rss_kib().unwrap_or_default();
     process.stop().await;
-    let answered = w
-        .cfn
-        .answers(&pending)
-        .first()
-        .map(|a| a.status.clone())
-        .unwrap_or_default();
-    if !matches!(outcome, Some(Ok(_))) || answered != "SUCCESS" {
-        return Err(format!(
-            "the benchmark invocation did not succeed: {outcome:?} / {answered}"
-        ));
-    }
 
     let mib = |kib: u64| kib as f64 / 1024.0;
-    println!("{}", binary.display());
+    let calls = |c: Option<u64>| c.map_or("not reported".to_string(), |c| c.to_string());
+    println!("{function} ({})", binary.display());
     println!(
         "  cold start (exec → first GET /next), {starts} starts: median {:.2} ms, p90 {:.2} ms, max {:.2} ms   [budget ≤ 20 ms]",
         percentile(&times, 0.5),
@@ -126,21 +87,16 @@ async fn run(binary: PathBuf, starts: usize) -> Result<(), String> {
         times[times.len() - 1]
     );
     println!("  RSS at first GET /next: {:.1} MiB", mib(init_rss));
-    println!("  first invocation (Custom::Repository Create on moto, SDK and TLS set up lazily): {first_ms:.1} ms; warm: {warm_ms:.1} ms");
-    println!(
-        "  peak RSS after both invocations: {:.1} MiB   [budget ≤ 30 MB]",
-        mib(peak_rss)
-    );
+    println!("  first invocation (SDK and TLS set up lazily): {first_ms:.1} ms, AWS calls {}", calls(first_calls));
+    println!("  repeated invocation: {warm_ms:.1} ms, AWS calls {}", calls(warm_calls));
+    println!("  peak RSS after both invocations: {:.1} MiB   [budget ≤ 30 MB]", mib(peak_rss));
     match zipped_size(&binary) {
         Some(z) => println!(
-            "  bootstrap: {:.1} MiB, zipped {:.1} MiB   [budget ≤ 6 MB zipped]",
+            "  bootstrap: {:.1} MiB, zipped {:.2} MB   [budget ≤ 6 MB zipped]",
             size as f64 / 1048576.0,
-            z as f64 / 1048576.0
+            z as f64 / 1e6
         ),
-        None => println!(
-            "  bootstrap: {:.1} MiB (zip size unavailable: no python3)",
-            size as f64 / 1048576.0
-        ),
+        None => println!("  bootstrap: {:.1} MiB (zip size unavailable: no python3)", size as f64 / 1048576.0),
     }
     Ok(())
 }
@@ -148,12 +104,12 @@ async fn run(binary: PathBuf, starts: usize) -> Result<(), String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let Some(binary) = args.next().map(PathBuf::from) else {
-        eprintln!("usage: bench PATH_TO_RELEASE_BINARY [STARTS]");
+    let (Some(function), Some(binary)) = (args.next(), args.next().map(PathBuf::from)) else {
+        eprintln!("usage: bench FUNCTION PATH_TO_RELEASE_BINARY [STARTS]  (functions: {:?})", scenarios::FUNCTIONS);
         return ExitCode::from(2);
     };
     let starts = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let result = run(binary, starts).await;
+    let result = run(&function, binary, starts).await;
     moto::stop();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,22 @@
+//! Per-function scenarios shared by the benchmark and the demo: what a function needs set up
+//! in moto, its settings, and a real-shaped event to hand it.
+
+pub mod provisioner;
+
+use serde_json::Value;
+
+/// One benchmark invocation: the function's settings (environment) and its event.
+pub struct BenchCase {
+    pub env: Vec<(String, String)>,
+    pub event: Value,
+}
+
+/// The functions `make bench` knows, by binary name.
+pub const FUNCTIONS: &[&str] = &["provisioner"];
+
+pub async fn bench_case(function: &str, w: &crate::world::World) -> Option<BenchCase> {
+    match function {
+        "provisioner" => Some(provisioner::bench_case(w).await),
+        _ => None,
+    }
+}
