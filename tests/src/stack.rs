@@ -35,30 +35,24 @@ pub struct LocalStack<'t> {
     on_step: Box<dyn Fn(&Step) + Send + Sync>,
 }
 
-/// Builds the provisioner's debug binary (a no-op when up to date) and returns its path.
-pub fn build_provisioner() -> std::path::PathBuf {
-    if let Ok(path) = std::env::var("PROVISIONER_BIN") {
-        return path.into();
-    }
+/// Builds a function's debug binary (a no-op when up to date) and returns its path.
+pub fn build_function(name: &str) -> std::path::PathBuf {
     let root = moto::workspace_root();
-    let status =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "provisioner",
-                "--bin",
-                "provisioner",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-    assert!(status.success(), "cargo build -p provisioner failed");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", name, "--bin", name])
+        .current_dir(&root)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p {name} failed");
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|_| root.join("target"));
-    target.join("debug/provisioner")
+    target.join("debug").join(name)
+}
+
+pub fn build_provisioner() -> std::path::PathBuf {
+    build_function("provisioner")
 }
 
 impl<'t> LocalStack<'t> {
