@@ -43,3 +43,24 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for ApiCallCounter 
 pub fn api_calls() -> u64 {
     API_CALLS.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// A short, readable message for an SDK error: the service's code and message when AWS
+/// answered, else the whole error chain (timeouts, connection failures).
+pub fn error_message<E, R>(error: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("ServiceError"),
+                e.message().unwrap_or("(no message)")
+            )
+        }
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}

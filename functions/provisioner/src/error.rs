@@ -53,14 +53,15 @@ pub trait AwsContext<T> {
     fn context(self, operation: &'static str) -> Result<T, ProvisionError>;
 }
 
-impl<T, E> AwsContext<T> for Result<T, E>
+impl<T, E, R> AwsContext<T> for Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>
 where
-    E: std::error::Error + 'static,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
     fn context(self, operation: &'static str) -> Result<T, ProvisionError> {
         self.map_err(|e| ProvisionError::Aws {
             operation,
-            message: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+            message: operator_common::aws::error_message(&e),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! (moto server), through the real `provisioner` binary: create, update, delete.
 
 use local_harness::moto;
-use local_harness::stack::{build_provisioner, LocalStack, Step};
+use local_harness::scenarios;
+use local_harness::stack::{build_function, build_provisioner, LocalStack, Step};
 use local_harness::template::Template;
 use local_harness::world::World;
 use std::collections::BTreeMap;
@@ -112,7 +113,27 @@ async fn run() -> Result<(), String> {
     println!("   updated: {}", changed.join(", "));
     println!("   service        {}", service_line(&w, &app).await);
 
-    println!("\n3. sam delete: delete the stack in reverse order");
+    let home = std::env::temp_dir().join(format!("skyhigh-demo-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let function_env = |settings: Vec<(String, String)>| {
+        let mut env = moto::process_env(&w.endpoint, &home);
+        env.extend(settings);
+        env
+    };
+
+    println!("\n3. push a new image → the redeployer rolls the service onto it");
+    let env = function_env(scenarios::redeployer::settings(&app, &app, &app));
+    let r =
+        scenarios::redeployer::demo(&w, &build_function("redeployer"), &env, &app, 2027).await?;
+    println!(
+        "   redeployer: {} ({} AWS calls): {}",
+        r["decision"],
+        r["aws_calls"],
+        r["why"].as_str().unwrap_or_default()
+    );
+    println!("   service        {}", service_line(&w, &app).await);
+
+    println!("\n4. sam delete: delete the stack in reverse order");
     stack.delete().await?;
     println!("   service        {}", service_line(&w, &app).await);
     if let Some(kib) = stack.provisioner_peak_rss_kib() {

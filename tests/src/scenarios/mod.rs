@@ -2,6 +2,7 @@
 //! in moto, its settings, and a real-shaped event to hand it.
 
 pub mod provisioner;
+pub mod redeployer;
 
 use serde_json::Value;
 
@@ -12,11 +13,12 @@ pub struct BenchCase {
 }
 
 /// The functions `make bench` knows, by binary name.
-pub const FUNCTIONS: &[&str] = &["provisioner"];
+pub const FUNCTIONS: &[&str] = &["provisioner", "redeployer"];
 
 pub async fn bench_case(function: &str, w: &crate::world::World) -> Option<BenchCase> {
     match function {
         "provisioner" => Some(provisioner::bench_case(w).await),
+        "redeployer" => Some(redeployer::bench_case(w).await),
         _ => None,
     }
 }

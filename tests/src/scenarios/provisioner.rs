@@ -4,7 +4,14 @@ use super::BenchCase;
 use crate::world::World;
 
 pub async fn bench_case(w: &World) -> BenchCase {
-    let pending = w.cfn.request("Create", "Custom::Repository", "Repository", &w.repository_props(), None, None);
+    let pending = w.cfn.request(
+        "Create",
+        "Custom::Repository",
+        "Repository",
+        &w.repository_props(),
+        None,
+        None,
+    );
     BenchCase {
         env: Vec::new(),
         event: pending.event,
