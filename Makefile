@@ -17,7 +17,7 @@ help:
 	@echo "make test      unit and integration tests (starts moto itself) and the template check"
 	@echo "make check     cargo fmt --check, clippy -D warnings, cfn-lint"
 	@echo "make lint      check + sam validate --lint"
-	@echo "make bench     cold start, peak RSS and size of the release provisioner"
+	@echo "make bench     cold start, peak RSS, size and AWS calls of the release functions"
 	@echo "make sam-build sam build (cargo-lambda); make deploy: sam build && sam deploy --guided"
 
 tools:
@@ -53,8 +53,8 @@ FUNCTIONS := provisioner redeployer
 
 bench: tools
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f) --bin $(f))
-	$(CARGO) build --release -p local-harness --bin bench
-	@for f in $(FUNCTIONS); do target/release/bench $$f target/release/$$f || exit 1; done
+	$(CARGO) build -p local-harness --bin bench
+	@for f in $(FUNCTIONS); do target/debug/bench $$f target/release/$$f || exit 1; done
 
 sam-build: tools-sam
 	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam build
