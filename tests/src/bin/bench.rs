@@ -58,8 +58,11 @@ async fn cold_start(
     }
 }
 
-/// Invokes once; returns the time taken and the `aws_calls` the function reported.
-async fn invoke(process: &LambdaProcess, event: &Value) -> Result<(f64, Option<u64>), String> {
+/// Invokes once; returns the time taken, the `aws_calls` the function reported, and its response.
+async fn invoke(
+    process: &LambdaProcess,
+    event: &Value,
+) -> Result<(f64, Option<u64>, Value), String> {
     let began = Instant::now();
     let outcome = process
         .runtime
@@ -67,7 +70,11 @@ async fn invoke(process: &LambdaProcess, event: &Value) -> Result<(f64, Option<u
         .await;
     let ms = began.elapsed().as_secs_f64() * 1000.0;
     match outcome {
-        Some(Ok(response)) => Ok((ms, response.get("aws_calls").and_then(Value::as_u64))),
+        Some(Ok(response)) => Ok((
+            ms,
+            response.get("aws_calls").and_then(Value::as_u64),
+            response,
+        )),
         other => Err(format!(
             "the benchmark invocation did not succeed: {other:?}"
         )),
@@ -100,8 +107,8 @@ async fn run(function: &str, binary: PathBuf, starts: usize) -> Result<(), Strin
 
     let (_, process) = cold_start(function, &binary, &env).await?;
     let init_rss = process.peak_rss_kib().unwrap_or_default();
-    let (first_ms, first_calls) = invoke(&process, &event).await?;
-    let (warm_ms, warm_calls) = invoke(&process, &event).await?;
+    let (first_ms, first_calls, first) = invoke(&process, &event).await?;
+    let (warm_ms, warm_calls, _) = invoke(&process, &event).await?;
     let peak_rss = process.peak_rss_kib().unwrap_or_default();
     process.stop().await;
 

@@ -1,0 +1,122 @@
+//! The events that start a prune: the daily EventBridge schedule and the ECR push event.
+
+use crate::error::{PruneError, Result};
+use operator_common::events::EcrImageEvent;
+use serde_json::Value;
+
+/// What an event asks of the pruner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The daily schedule ("Scheduled Event" from aws.events).
+    Schedule,
+    /// A successful push to the managed repository.
+    Push { digest: String, tag: Option<String> },
+    /// A well-formed event that is not for this function's repository (or not a successful
+    /// push): logged and ignored, no AWS call.
+    Ignore(String),
+}
+
+fn str_field<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
+    event.get(name).and_then(Value::as_str)
+}
+
+/// Reads the event. Anything but a schedule or an ECR image action is an error, decided
+/// before any AWS call.
+pub fn parse(event: &Value, repository: &str) -> Result<Trigger> {
+    let detail_type = str_field(event, "detail-type");
+    let source = str_field(event, "source");
+    match (detail_type, source) {
+        (Some("Scheduled Event"), Some("aws.events")) => Ok(Trigger::Schedule),
+        (Some("ECR Image Action"), Some("aws.ecr")) => {
+            let e: EcrImageEvent = serde_json::from_value(event.clone()).map_err(|e| {
+                PruneError::UnsupportedEvent(format!("malformed ECR Image Action event: {e}"))
+            })?;
+            let d = e.detail;
+            if d.repository_name != repository {
+                return Ok(Trigger::Ignore(format!(
+                    "a push to {}, not to {repository}",
+                    d.repository_name
+                )));
+            }
+            if d.action_type != "PUSH" || d.result != "SUCCESS" {
+                return Ok(Trigger::Ignore(format!(
+                    "an ECR {} with result {}, not a successful PUSH",
+                    d.action_type, d.result
+                )));
+            }
+            Ok(Trigger::Push {
+                digest: d.image_digest,
+                tag: d.image_tag,
+            })
+        }
+        _ => Err(PruneError::UnsupportedEvent(format!(
+            "detail-type {detail_type:?} from source {source:?}: this function takes the \
+             EventBridge \"Scheduled Event\" (aws.events) and \"ECR Image Action\" (aws.ecr) events"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(name: &str) -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/image-pruner/");
+        serde_json::from_str(&std::fs::read_to_string(format!("{path}{name}")).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_sample_events_are_accepted() {
+        assert_eq!(
+            parse(&sample("schedule.json"), "sky-high-booker").unwrap(),
+            Trigger::Schedule
+        );
+        match parse(&sample("push.json"), "sky-high-booker").unwrap() {
+            Trigger::Push { digest, tag } => {
+                assert!(digest.starts_with("sha256:"));
+                assert_eq!(tag.as_deref(), Some("latest"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_push_to_another_repository_or_a_delete_is_ignored() {
+        let push = sample("push.json");
+        assert!(
+            matches!(parse(&push, "other").unwrap(), Trigger::Ignore(m) if m.contains("other"))
+        );
+        let mut delete = push.clone();
+        delete["detail"]["action-type"] = "DELETE".into();
+        assert!(matches!(
+            parse(&delete, "sky-high-booker").unwrap(),
+            Trigger::Ignore(_)
+        ));
+        let mut failed = push;
+        failed["detail"]["result"] = "FAILURE".into();
+        assert!(matches!(
+            parse(&failed, "sky-high-booker").unwrap(),
+            Trigger::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn anything_else_is_an_error() {
+        for event in [
+            json!({}),
+            json!({"detail-type": "Scheduled Event", "source": "aws.ecs"}),
+            json!({"RequestType": "Create", "ResourceType": "Custom::Repository"}),
+            json!({"detail-type": "ECR Image Action", "source": "aws.ecr", "detail": {"result": "SUCCESS"}}),
+            json!("a string"),
+        ] {
+            assert!(
+                matches!(
+                    parse(&event, "sky-high-booker"),
+                    Err(PruneError::UnsupportedEvent(_))
+                ),
+                "{event}"
+            );
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The pruner's settings, read from environment variables at start (see DESIGN.md).
+
+use operator_common::settings::{SettingError, Settings};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunerSettings {
+    pub cluster_name: String,
+    pub service_name: String,
+    pub repository_name: String,
+    /// KEEP_IMAGES: the newest tagged images always kept (10).
+    pub keep_images: usize,
+    /// KEEP_ROLLBACK_REVISIONS: previous task-definition revisions whose images are kept (3).
+    pub keep_rollback_revisions: usize,
+    /// PROTECTED_TAGS: images carrying any of these tags are never deleted (empty).
+    pub protected_tags: BTreeSet<String>,
+    /// UNTAGGED_EXPIRY_DAYS: untagged images younger than this are kept (1).
+    pub untagged_expiry_days: u32,
+    /// DRY_RUN: log the plan, delete nothing (false).
+    pub dry_run: bool,
+}
+
+impl PrunerSettings {
+    /// Reads the settings through `lookup`; a missing or malformed one is an error naming it.
+    pub fn from_lookup<F: Fn(&str) -> Option<String>>(lookup: F) -> Result<Self, SettingError> {
+        let s = Settings::with_lookup(lookup);
+        Ok(PrunerSettings {
+            cluster_name: s.required("CLUSTER_NAME")?,
+            service_name: s.required("SERVICE_NAME")?,
+            repository_name: s.required("REPOSITORY_NAME")?,
+            keep_images: s.parsed_or("KEEP_IMAGES", 10usize)?,
+            keep_rollback_revisions: s.parsed_or("KEEP_ROLLBACK_REVISIONS", 3usize)?,
+            protected_tags: s.list("PROTECTED_TAGS").into_iter().collect(),
+            untagged_expiry_days: s.parsed_or("UNTAGGED_EXPIRY_DAYS", 1u32)?,
+            dry_run: s.bool_or("DRY_RUN", false)?,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The age after which an untagged image expires, in milliseconds.
+    pub fn untagged_expiry_millis(&self) -> i64 {
+        i64::from(self.untagged_expiry_days) * 86_400_000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    const REQUIRED: [(&str, &str); 3] = [
+        ("CLUSTER_NAME", "sky"),
+        ("SERVICE_NAME", "web"),
+        ("REPOSITORY_NAME", "sky-high-booker"),
+    ];
+
+    #[test]
+    fn defaults_apply_when_only_the_required_settings_are_set() {
+        let s = PrunerSettings::from_lookup(lookup(&REQUIRED)).unwrap();
+        assert_eq!(
+            s,
+            PrunerSettings {
+                cluster_name: "sky".into(),
+                service_name: "web".into(),
+                repository_name: "sky-high-booker".into(),
+                keep_images: 10,
+                keep_rollback_revisions: 3,
+                protected_tags: BTreeSet::new(),
+                untagged_expiry_days: 1,
+                dry_run: false,
+            }
+        );
+        assert_eq!(s.untagged_expiry_millis(), 86_400_000);
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.extend([
+            ("KEEP_IMAGES", "5"),
+            ("KEEP_ROLLBACK_REVISIONS", "0"),
+            ("PROTECTED_TAGS", "prod, stable,,"),
+            ("UNTAGGED_EXPIRY_DAYS", "7"),
+            ("DRY_RUN", "true"),
+        ]);
+        let s = PrunerSettings::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(s.keep_images, 5);
+        assert_eq!(s.keep_rollback_revisions, 0);
+        assert_eq!(
+            s.protected_tags,
+            BTreeSet::from(["prod".to_string(), "stable".to_string()])
+        );
+        assert_eq!(s.untagged_expiry_days, 7);
+        assert!(s.dry_run);
+    }
+
+    #[test]
+    fn missing_or_malformed_settings_are_named() {
+        for missing in ["CLUSTER_NAME", "SERVICE_NAME", "REPOSITORY_NAME"] {
+            let pairs: Vec<_> = REQUIRED
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let e = PrunerSettings::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(e.to_string().contains(missing), "{e}");
+        }
+        for (name, bad) in [
+            ("KEEP_IMAGES", "ten"),
+            ("KEEP_IMAGES", "-1"),
+            ("KEEP_ROLLBACK_REVISIONS", "3.5"),
+            ("UNTAGGED_EXPIRY_DAYS", "one"),
+            ("DRY_RUN", "yes"),
+        ] {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.push((name, bad));
+            let e = PrunerSettings::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+        }
+    }
+}

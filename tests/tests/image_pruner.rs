@@ -1,0 +1,376 @@
+//! The image pruner against moto, run as a process through the local Lambda Runtime API.
+//!
+//! moto's imagePushedAt has 1 s resolution: images pushed in a burst share a push time and the
+//! pruner breaks the tie by digest. Tests that need a known "newest" set sleep 1.1 s between an
+//! older and a newer group; the others only assert what holds whatever the tie-breaking.
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use local_harness::moto::{process_env, workspace_root};
+use local_harness::runtime_api::LambdaProcess;
+use local_harness::stack::build_function;
+use local_harness::world::World;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn sample(name: &str) -> Value {
+    let path = workspace_root().join("events/image-pruner").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Runs the real binary once on `event`, with the world's names and `settings` added.
+async fn prune(
+    w: &World,
+    repository: &str,
+    settings: &[(&str, &str)],
+    event: Value,
+) -> Result<Value, Value> {
+    let bin = build_function("image-pruner");
+    let home = std::env::temp_dir().join(format!("image-pruner-home-{}", w.id));
+    std::fs::create_dir_all(&home).unwrap();
+    let mut env = process_env(&w.endpoint, &home);
+    for (k, v) in [
+        ("CLUSTER_NAME", w.name("sky")),
+        ("SERVICE_NAME", w.name("web")),
+        ("REPOSITORY_NAME", repository.to_string()),
+    ] {
+        env.push((k.into(), v));
+    }
+    env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let process = LambdaProcess::start(&bin, "image-pruner", &env)
+        .await
+        .expect("start image-pruner");
+    let outcome = process
+        .runtime
+        .invoke(event, Duration::from_secs(240))
+        .await
+        .unwrap_or_else(|| panic!("no answer; init error {:?}", process.runtime.init_error()));
+    process.stop().await;
+    outcome
+}
+
+async fn schedule(w: &World, repository: &str, settings: &[(&str, &str)]) -> Value {
+    prune(w, repository, settings, sample("schedule.json"))
+        .await
+        .expect("the prune succeeds")
+}
+
+async fn repository(w: &World) -> String {
+    let repo = w
+        .create("Custom::Repository", "Repository", &w.repository_props())
+        .await;
+    assert!(repo.is_success(), "{}", repo.reason);
+    repo.data("RepositoryName")
+}
+
+async fn digests(w: &World, repository: &str) -> BTreeSet<String> {
+    let out = w
+        .clients
+        .ecr
+        .describe_images()
+        .repository_name(repository)
+        .send()
+        .await
+        .unwrap();
+    out.image_details()
+        .iter()
+        .map(|d| d.image_digest().unwrap().to_string())
+        .collect()
+}
+
+async fn push_many(w: &World, repository: &str, seeds: std::ops::Range<u32>) -> Vec<String> {
+    let mut pushed = Vec::new();
+    for seed in seeds {
+        pushed.push(w.push_image(repository, &format!("v{seed}"), seed).await);
+    }
+    pushed
+}
+
+fn calls(outcome: &Value) -> Vec<u64> {
+    outcome["deletion"]["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect()
+}
+
+/// Repository, cluster, load balancer (through the provisioner), an image tagged latest, and
+/// the service running it pinned by digest. Returns (repository, repository URI, digest).
+async fn service_running_an_image(w: &World) -> (String, String, String) {
+    let repo = w
+        .create("Custom::Repository", "Repository", &w.repository_props())
+        .await;
+    let cluster = w
+        .create("Custom::Cluster", "Cluster", &w.cluster_props())
+        .await;
+    let lb = w
+        .create(
+            "Custom::LoadBalancer",
+            "LoadBalancer",
+            &w.load_balancer_props().await,
+        )
+        .await;
+    assert!(repo.is_success() && cluster.is_success() && lb.is_success());
+    let (name, uri) = (repo.data("RepositoryName"), repo.data("RepositoryUri"));
+    let running = w.push_image(&name, "latest", 1).await;
+    let props = w.service_props(&uri, &lb.data("TargetGroupArn")).await;
+    let service = w.create("Custom::Service", "Service", &props).await;
+    assert!(service.is_success(), "{}", service.reason);
+    (name, uri, running)
+}
+
+#[tokio::test]
+async fn fifteen_pushes_are_pruned_to_the_ten_newest() {
+    let w = World::new().await;
+    let repo = repository(&w).await;
+    let old = push_many(&w, &repo, 100..105).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // strictly newer push times
+    let new = push_many(&w, &repo, 105..115).await;
+
+    let out = schedule(&w, &repo, &[]).await;
+    assert_eq!(out["trigger"], "schedule");
+    assert_eq!(
+        out["service_found"], false,
+        "no service: only the newest are kept"
+    );
+    assert_eq!(
+        (
+            out["seen"].as_u64(),
+            out["kept_newest"].as_u64(),
+            out["deleted"].as_u64()
+        ),
+        (Some(15), Some(10), Some(5)),
+        "{out}"
+    );
+    assert_eq!(calls(&out), vec![5]);
+    assert!(out["aws_calls"].as_u64().unwrap() >= 3, "{out}");
+    assert!(out["decision_micros"].is_u64());
+    let left = digests(&w, &repo).await;
+    assert_eq!(left, new.iter().cloned().collect());
+    assert!(old.iter().all(|d| !left.contains(d)));
+
+    // A second run finds nothing more to delete.
+    let again = schedule(&w, &repo, &[]).await;
+    assert_eq!(
+        (again["seen"].as_u64(), again["deleted"].as_u64()),
+        (Some(10), Some(0))
+    );
+    assert!(calls(&again).is_empty());
+}
+
+#[tokio::test]
+async fn an_image_in_use_older_than_the_newest_ten_is_kept() {
+    let w = World::new().await;
+    let (repo, _, running) = service_running_an_image(&w).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // 15 pushes in a burst: the newest ten among them are chosen by digest on ties, which
+    // does not matter here: all fifteen are newer than the image in use.
+    let pushed = push_many(&w, &repo, 200..215).await;
+
+    let out = prune(&w, &repo, &[], sample("push.json").tap_repository(&repo))
+        .await
+        .expect("the prune succeeds");
+    assert_eq!(out["trigger"], "push");
+    assert_eq!(out["service_found"], true);
+    assert_eq!(out["kept_in_use"], 1, "{out}");
+    assert_eq!(out["kept_newest"], 10, "{out}");
+    assert_eq!(out["deleted"], 5, "{out}");
+    let left = digests(&w, &repo).await;
+    assert!(left.contains(&running), "the image the service runs stays");
+    assert_eq!(left.len(), 11, "10 newest + the one in use");
+    assert_eq!(pushed.iter().filter(|d| left.contains(*d)).count(), 10);
+}
+
+#[tokio::test]
+async fn images_named_only_by_digest_or_by_a_rollback_revision_are_kept() {
+    let w = World::new().await;
+    let (repo, uri, running) = service_running_an_image(&w).await;
+    // An untagged image named by digest, and a tagged one named by tag, each in a previous
+    // revision of the service's family (registered after it: not current, kept for rollback).
+    let untagged = "sha256:00000000000000000000000000000000000000000000000000000000000000d2";
+    let manifest = json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": untagged, "size": 2,
+                   "mediaType": "application/vnd.docker.container.image.v1+json"},
+        "layers": []});
+    w.clients
+        .ecr
+        .put_image()
+        .repository_name(&repo)
+        .image_manifest(manifest.to_string())
+        .image_digest(untagged)
+        .send()
+        .await
+        .unwrap();
+    let by_tag = w.push_image(&repo, "v-old", 4).await;
+    let unreferenced = w.push_image(&repo, "v-mid", 6).await;
+    let family = w.name("web");
+    for image in [format!("{uri}@{untagged}"), format!("{uri}:v-old")] {
+        w.clients
+            .ecs
+            .register_task_definition()
+            .family(&family)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image(image)
+                    .memory(512)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    // KEEP_IMAGES=0 and an immediate untagged expiry: only references keep anything, so the
+    // outcome does not depend on push times.
+    let strict = [("KEEP_IMAGES", "0"), ("UNTAGGED_EXPIRY_DAYS", "0")];
+
+    // Only the newest previous revision (v-old by tag), in a dry run: nothing is deleted.
+    let mut one = strict.to_vec();
+    one.extend([("KEEP_ROLLBACK_REVISIONS", "1"), ("DRY_RUN", "true")]);
+    let dry = schedule(&w, &repo, &one).await;
+    assert_eq!(
+        (
+            dry["kept_in_use"].as_u64(),
+            dry["kept_rollback"].as_u64(),
+            dry["deleted"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2)),
+        "{dry}"
+    );
+    assert!(calls(&dry).is_empty());
+    assert_eq!(
+        digests(&w, &repo).await.len(),
+        4,
+        "a dry run deletes nothing"
+    );
+
+    let out = schedule(&w, &repo, &strict).await;
+    assert_eq!(
+        (
+            out["kept_in_use"].as_u64(),
+            out["kept_rollback"].as_u64(),
+            out["deleted"].as_u64()
+        ),
+        (Some(1), Some(2), Some(1)),
+        "{out}"
+    );
+    let left = digests(&w, &repo).await;
+    assert_eq!(
+        left,
+        BTreeSet::from([running, untagged.to_string(), by_tag]),
+        "in use by digest, rollback by digest (untagged), rollback by tag"
+    );
+    assert!(!left.contains(&unreferenced));
+}
+
+#[tokio::test]
+async fn a_dry_run_deletes_nothing() {
+    let w = World::new().await;
+    let repo = repository(&w).await;
+    push_many(&w, &repo, 300..315).await;
+    let out = schedule(&w, &repo, &[("DRY_RUN", "true")]).await;
+    assert_eq!(out["dry_run"], true);
+    assert_eq!(
+        (out["kept_newest"].as_u64(), out["deleted"].as_u64()),
+        (Some(10), Some(5))
+    );
+    assert!(calls(&out).is_empty(), "no BatchDeleteImage call");
+    assert_eq!(digests(&w, &repo).await.len(), 15);
+}
+
+#[tokio::test]
+async fn a_push_to_another_repository_is_ignored_and_other_events_fail_without_aws_calls() {
+    let w = World::new().await;
+    let repo = repository(&w).await;
+    push_many(&w, &repo, 400..412).await;
+    let out = prune(
+        &w,
+        &repo,
+        &[],
+        sample("push.json").tap_repository("someone-else"),
+    )
+    .await
+    .expect("ignored, not failed");
+    assert_eq!(out["trigger"], "ignored");
+    assert_eq!(out["aws_calls"], 0);
+    assert_eq!(digests(&w, &repo).await.len(), 12);
+
+    let err = prune(&w, &repo, &[], json!({"RequestType": "Create"}))
+        .await
+        .expect_err("an unsupported event is an error");
+    assert!(err.to_string().contains("unsupported event"), "{err}");
+    assert_eq!(digests(&w, &repo).await.len(), 12);
+}
+
+#[tokio::test]
+async fn a_repository_of_2500_images_is_deleted_in_batches_of_at_most_100() {
+    let w = World::new().await;
+    let repo = repository(&w).await;
+    // Pushed by 8 concurrent workers: moto serves requests on threads.
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..8u32 {
+        let (ecr, repo) = (w.clients.ecr.clone(), repo.clone());
+        workers.spawn(async move {
+            for seed in (1000 + worker..3500).step_by(8) {
+                let digest = format!("sha256:{:064x}", u64::from(seed) * 0x9e37_79b9 + 1);
+                let manifest = json!({"schemaVersion": 2,
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"digest": digest, "size": seed,
+                               "mediaType": "application/vnd.docker.container.image.v1+json"},
+                    "layers": []});
+                ecr.put_image()
+                    .repository_name(&repo)
+                    .image_manifest(manifest.to_string())
+                    .image_tag(format!("b{seed}"))
+                    .image_digest(&digest)
+                    .send()
+                    .await
+                    .expect("put_image");
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(digests(&w, &repo).await.len(), 2500);
+
+    let out = schedule(&w, &repo, &[]).await;
+    assert_eq!(
+        (out["seen"].as_u64(), out["deleted"].as_u64()),
+        (Some(2500), Some(2490)),
+        "{out}"
+    );
+    let sizes = calls(&out);
+    assert!(sizes.len() >= 25, "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= 100), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<u64>(), 2490);
+    assert_eq!(digests(&w, &repo).await.len(), 10);
+}
+
+/// Sets the push event's repository-name.
+trait TapRepository {
+    fn tap_repository(self, repository: &str) -> Value;
+}
+
+impl TapRepository for Value {
+    fn tap_repository(mut self, repository: &str) -> Value {
+        self["detail"]["repository-name"] = repository.into();
+        self
+    }
+}
+
+/// The demo step against a service running an image of the repository (as after `sam deploy`).
+#[tokio::test]
+async fn the_demo_step_prunes_to_ten_plus_the_image_in_use() {
+    let w = World::new().await;
+    let (repo, _, running) = service_running_an_image(&w).await;
+    let bin = build_function("image-pruner");
+    local_harness::scenarios::image_pruner::demo(&w, &bin, &repo, &w.name("sky"), &w.name("web"))
+        .await
+        .expect("the demo step");
+    let left = digests(&w, &repo).await;
+    assert_eq!(left.len(), 11);
+    assert!(left.contains(&running));
+}
