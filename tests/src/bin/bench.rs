@@ -130,6 +130,14 @@ async fn run(function: &str, binary: PathBuf, starts: usize) -> Result<(), Strin
         "  repeated invocation: {warm_ms:.1} ms, AWS calls {}",
         calls(warm_calls)
     );
+    if let Some(micros) = first.get("decision_micros").and_then(Value::as_u64) {
+        println!(
+            "  pure decision over {} images: {:.2} ms ({} to delete)   [budget < 50 ms]",
+            first["seen"],
+            micros as f64 / 1000.0,
+            first["deleted"]
+        );
+    }
     println!(
         "  peak RSS after both invocations: {:.1} MiB   [budget ≤ 30 MB]",
         mib(peak_rss)
