@@ -201,6 +201,37 @@ impl World {
                "WaitForSteadyState": false})
     }
 
+    /// What a service stands on, made through the provisioner (repository, cluster, load
+    /// balancer); returns the repository's name and URI and the service's properties.
+    pub async fn foundations(&self) -> (String, String, Value) {
+        let repo = self
+            .create("Custom::Repository", "Repository", &self.repository_props())
+            .await;
+        let cluster = self
+            .create("Custom::Cluster", "Cluster", &self.cluster_props())
+            .await;
+        let lb = self
+            .create(
+                "Custom::LoadBalancer",
+                "LoadBalancer",
+                &self.load_balancer_props().await,
+            )
+            .await;
+        for made in [&repo, &cluster, &lb] {
+            assert!(made.is_success(), "{}", made.reason);
+        }
+        let uri = repo.data("RepositoryUri");
+        let props = self.service_props(&uri, &lb.data("TargetGroupArn")).await;
+        (repo.data("RepositoryName"), uri, props)
+    }
+
+    /// Creates the service through the provisioner; returns its answer.
+    pub async fn create_service(&self, props: &Value) -> Answer {
+        let service = self.create("Custom::Service", "Service", props).await;
+        assert!(service.is_success(), "{}", service.reason);
+        service
+    }
+
     /// An ACM certificate ARN that moto knows (HTTPS listeners need one).
     pub async fn request_certificate(&self, domain: &str) -> String {
         let out = crate::ec2::json_call(

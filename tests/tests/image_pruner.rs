@@ -98,25 +98,9 @@ fn calls(outcome: &Value) -> Vec<u64> {
 /// Repository, cluster, load balancer (through the provisioner), an image tagged latest, and
 /// the service running it pinned by digest. Returns (repository, repository URI, digest).
 async fn service_running_an_image(w: &World) -> (String, String, String) {
-    let repo = w
-        .create("Custom::Repository", "Repository", &w.repository_props())
-        .await;
-    let cluster = w
-        .create("Custom::Cluster", "Cluster", &w.cluster_props())
-        .await;
-    let lb = w
-        .create(
-            "Custom::LoadBalancer",
-            "LoadBalancer",
-            &w.load_balancer_props().await,
-        )
-        .await;
-    assert!(repo.is_success() && cluster.is_success() && lb.is_success());
-    let (name, uri) = (repo.data("RepositoryName"), repo.data("RepositoryUri"));
+    let (name, uri, props) = w.foundations().await;
     let running = w.push_image(&name, "latest", 1).await;
-    let props = w.service_props(&uri, &lb.data("TargetGroupArn")).await;
-    let service = w.create("Custom::Service", "Service", &props).await;
-    assert!(service.is_success(), "{}", service.reason);
+    w.create_service(&props).await;
     (name, uri, running)
 }
 

@@ -8,26 +8,10 @@ use std::time::Duration;
 
 const TYPE: &str = "Custom::Service";
 
-/// Creates what a service stands on, through the provisioner; returns the service's properties.
+/// What a service stands on; returns the service's properties and the repository's name.
 async fn foundations(w: &World) -> (Value, String) {
-    let repo = w
-        .create("Custom::Repository", "Repository", &w.repository_props())
-        .await;
-    let cluster = w
-        .create("Custom::Cluster", "Cluster", &w.cluster_props())
-        .await;
-    let lb = w
-        .create(
-            "Custom::LoadBalancer",
-            "LoadBalancer",
-            &w.load_balancer_props().await,
-        )
-        .await;
-    assert!(repo.is_success() && cluster.is_success() && lb.is_success());
-    let props = w
-        .service_props(&repo.data("RepositoryUri"), &lb.data("TargetGroupArn"))
-        .await;
-    (props, repo.data("RepositoryName"))
+    let (repository, _, props) = w.foundations().await;
+    (props, repository)
 }
 
 fn with(props: &Value, key: &str, value: &str) -> Value {

@@ -62,31 +62,9 @@ async fn push_images(
 /// quadratic time: the deletion path is measured by the 2,500-image integration test).
 /// The response's `decision_micros` is the time of the pure decision over all images.
 pub async fn bench_case(w: &World) -> BenchCase {
-    let repo = w
-        .create("Custom::Repository", "Repository", &w.repository_props())
-        .await;
-    let cluster = w
-        .create("Custom::Cluster", "Cluster", &w.cluster_props())
-        .await;
-    let lb = w
-        .create(
-            "Custom::LoadBalancer",
-            "LoadBalancer",
-            &w.load_balancer_props().await,
-        )
-        .await;
-    let repository = repo.data("RepositoryName");
+    let (repository, _, props) = w.foundations().await;
     w.push_image(&repository, "latest", 1).await;
-    let props = w
-        .service_props(&repo.data("RepositoryUri"), &lb.data("TargetGroupArn"))
-        .await;
-    let service = w.create("Custom::Service", "Service", &props).await;
-    assert!(
-        cluster.is_success() && service.is_success(),
-        "bench set-up: {} {}",
-        cluster.reason,
-        service.reason
-    );
+    w.create_service(&props).await;
     push_images(
         w,
         &repository,

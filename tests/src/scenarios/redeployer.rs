@@ -31,29 +31,11 @@ pub fn settings(cluster: &str, service: &str, repository: &str) -> Vec<(String, 
     .collect()
 }
 
-/// Creates a repository, cluster, load balancer and service through the provisioner.
-/// Returns (repository name, service properties).
+/// A deployed service. Returns (repository name, service properties).
 pub async fn foundations(w: &World) -> (String, Value) {
-    let repo = w
-        .create("Custom::Repository", "Repository", &w.repository_props())
-        .await;
-    let cluster = w
-        .create("Custom::Cluster", "Cluster", &w.cluster_props())
-        .await;
-    let lb = w
-        .create(
-            "Custom::LoadBalancer",
-            "LoadBalancer",
-            &w.load_balancer_props().await,
-        )
-        .await;
-    assert!(repo.is_success() && cluster.is_success() && lb.is_success());
-    let props = w
-        .service_props(&repo.data("RepositoryUri"), &lb.data("TargetGroupArn"))
-        .await;
-    let service = w.create("Custom::Service", "Service", &props).await;
-    assert!(service.is_success(), "{}", service.reason);
-    (repo.data("RepositoryName"), props)
+    let (repository, _, props) = w.foundations().await;
+    w.create_service(&props).await;
+    (repository, props)
 }
 
 /// One common-path push: the service runs an older digest, a newer one is pushed.
