@@ -49,7 +49,7 @@ demo: tools
 	$(CARGO) build --quiet -p provisioner --bin provisioner
 	$(CARGO) run --quiet -p local-harness --bin demo
 
-FUNCTIONS := provisioner redeployer image-pruner
+FUNCTIONS := provisioner redeployer image-pruner autoscaler
 
 bench: tools
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f) --bin $(f))

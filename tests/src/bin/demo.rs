@@ -136,7 +136,9 @@ async fn run() -> Result<(), String> {
     println!("\n4. 15 images pushed → the image pruner keeps the newest 10 and the one in use");
     scenarios::image_pruner::demo(&w, &build_function("image-pruner"), &app, &app, &app).await?;
 
-    println!("\n5. sam delete: delete the stack in reverse order");
+    scenarios::autoscaler::demo(&w, &build_function("autoscaler"), &app, &app).await?;
+
+    println!("\n6. sam delete: delete the stack in reverse order");
     stack.delete().await?;
     println!("   service        {}", service_line(&w, &app).await);
     if let Some(kib) = stack.provisioner_peak_rss_kib() {
