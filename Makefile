@@ -46,14 +46,14 @@ fmt:
 	$(CARGO) fmt --all
 
 demo: tools
-	$(CARGO) build --quiet -p provisioner --bin provisioner
-	$(CARGO) run --quiet -p local-harness --bin demo
+	$(CARGO) build --quiet --workspace --bins
+	target/debug/demo
 
 FUNCTIONS := provisioner redeployer image-pruner autoscaler
 
 bench: tools
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f) --bin $(f))
-	$(CARGO) build -p local-harness --bin bench
+	$(CARGO) build --workspace --bins
 	@for f in $(FUNCTIONS); do target/debug/bench $$f target/release/$$f || exit 1; done
 
 sam-build: tools-sam

@@ -35,16 +35,18 @@ pub struct LocalStack<'t> {
     on_step: Box<dyn Fn(&Step) + Send + Sync>,
 }
 
-/// Builds a function's debug binary (a no-op when up to date) and returns its path.
+/// Builds the functions' debug binaries (a no-op when up to date, as after `make test`'s own
+/// build) and returns the path of `name`'s. The whole workspace is built, not `-p name`: a
+/// single package resolves the shared crates' features differently and would rebuild the SDK.
 pub fn build_function(name: &str) -> std::path::PathBuf {
     let root = moto::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", name, "--bin", name])
+        .args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(&root)
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "cargo build -p {name} failed");
+    assert!(status.success(), "cargo build --workspace --bins failed");
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|_| root.join("target"));
