@@ -15,6 +15,19 @@ pub async fn config() -> &'static SdkConfig {
         .await
 }
 
+/// A client of SDK crate `$sdk` built from `$config` with the [`ApiCallCounter`]:
+/// `counted_client!(aws_sdk_ecs, &config)`.
+#[macro_export]
+macro_rules! counted_client {
+    ($sdk:ident, $config:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .interceptor($crate::aws::ApiCallCounter)
+                .build(),
+        )
+    };
+}
+
 /// Counts the HTTP requests the AWS SDK sends (every attempt, retries included), so that each
 /// invocation can report how many calls it made. Add it to a client's config:
 /// `aws_sdk_ecs::config::Builder::from(config).interceptor(ApiCallCounter).build()`.

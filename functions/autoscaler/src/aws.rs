@@ -17,7 +17,6 @@ use aws_sdk_ecs::operation::describe_services::builders::DescribeServicesFluentB
 use aws_sdk_ecs::operation::tag_resource::builders::TagResourceFluentBuilder;
 use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
 use aws_sdk_ecs::types::{Deployment, ServiceField, Tag};
-use operator_common::aws::ApiCallCounter;
 
 /// The clients the function uses, built once per execution environment; each counts its calls.
 #[derive(Debug, Clone)]
@@ -30,21 +29,9 @@ pub struct Clients {
 impl Clients {
     pub fn new(config: &SdkConfig) -> Clients {
         Clients {
-            ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            scaling: aws_sdk_applicationautoscaling::Client::from_conf(
-                aws_sdk_applicationautoscaling::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
+            ecs: operator_common::counted_client!(aws_sdk_ecs, config),
+            scaling: operator_common::counted_client!(aws_sdk_applicationautoscaling, config),
+            cloudwatch: operator_common::counted_client!(aws_sdk_cloudwatch, config),
         }
     }
 }

@@ -7,7 +7,6 @@ use crate::settings::PrunerSettings;
 use aws_config::SdkConfig;
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecs::types::{DesiredStatus, SortOrder};
-use operator_common::aws::ApiCallCounter;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -27,16 +26,8 @@ pub struct Clients {
 impl Clients {
     pub fn new(config: &SdkConfig) -> Self {
         Clients {
-            ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
+            ecr: operator_common::counted_client!(aws_sdk_ecr, config),
+            ecs: operator_common::counted_client!(aws_sdk_ecs, config),
         }
     }
 }

@@ -1,5 +1,4 @@
 use aws_config::SdkConfig;
-use operator_common::aws::ApiCallCounter;
 use tokio::time::Instant;
 
 /// The AWS clients the resources use, built once per execution environment.
@@ -14,34 +13,14 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Every client counts its requests ([`ApiCallCounter`]).
+    /// Every client counts its requests (`operator_common::aws::ApiCallCounter`).
     pub fn new(config: &SdkConfig) -> Self {
         Clients {
-            ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            scaling: aws_sdk_applicationautoscaling::Client::from_conf(
-                aws_sdk_applicationautoscaling::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
+            ecr: operator_common::counted_client!(aws_sdk_ecr, config),
+            ecs: operator_common::counted_client!(aws_sdk_ecs, config),
+            elb: operator_common::counted_client!(aws_sdk_elasticloadbalancingv2, config),
+            scaling: operator_common::counted_client!(aws_sdk_applicationautoscaling, config),
+            logs: operator_common::counted_client!(aws_sdk_cloudwatchlogs, config),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }

@@ -9,7 +9,6 @@ pub mod settings;
 
 use decide::Decision;
 use error::RedeployError;
-use operator_common::aws::ApiCallCounter;
 use operator_common::events::{EcrImageAction, EcrImageEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -24,16 +23,8 @@ pub struct Clients {
 impl Clients {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Clients {
-            ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
-            ecr: aws_sdk_ecr::Client::from_conf(
-                aws_sdk_ecr::config::Builder::from(config)
-                    .interceptor(ApiCallCounter)
-                    .build(),
-            ),
+            ecs: operator_common::counted_client!(aws_sdk_ecs, config),
+            ecr: operator_common::counted_client!(aws_sdk_ecr, config),
         }
     }
 }
