@@ -249,20 +249,57 @@ impl World {
 
     /// Pushes an image to moto's ECR with an explicit digest (moto's own collide).
     pub async fn push_image(&self, repository: &str, tag: &str, seed: u32) -> String {
-        let digest = format!("sha256:{:064x}", u64::from(seed) * 0x9e37_79b9 + 1);
-        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"digest": digest, "size": seed, "mediaType": "application/vnd.docker.container.image.v1+json"},
-            "layers": []});
-        self.clients
-            .ecr
-            .put_image()
-            .repository_name(repository)
-            .image_manifest(manifest.to_string())
-            .image_tag(tag)
-            .image_digest(&digest)
-            .send()
-            .await
-            .expect("put_image");
-        digest
+        push_image(&self.clients.ecr, repository, tag, seed).await
     }
+
+    /// Pushes images `seeds`, tagged `{prefix}{seed}`, from `workers` concurrent workers
+    /// (moto serves requests on threads: thousands of pushes go much faster).
+    pub async fn push_images(
+        &self,
+        repository: &str,
+        prefix: &str,
+        seeds: std::ops::Range<u32>,
+        workers: u32,
+    ) {
+        let mut set = tokio::task::JoinSet::new();
+        for worker in 0..workers {
+            let (ecr, repository, prefix) = (
+                self.clients.ecr.clone(),
+                repository.to_string(),
+                prefix.to_string(),
+            );
+            let seeds = (seeds.start + worker..seeds.end).step_by(workers as usize);
+            set.spawn(async move {
+                for seed in seeds {
+                    push_image(&ecr, &repository, &format!("{prefix}{seed}"), seed).await;
+                }
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            done.expect("a push worker");
+        }
+    }
+}
+
+/// Pushes an image to moto's ECR with an explicit digest derived from `seed` (moto's own
+/// digests collide); returns the digest.
+pub async fn push_image(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    tag: &str,
+    seed: u32,
+) -> String {
+    let digest = format!("sha256:{:064x}", u64::from(seed) * 0x9e37_79b9 + 1);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": digest, "size": seed, "mediaType": "application/vnd.docker.container.image.v1+json"},
+        "layers": []});
+    ecr.put_image()
+        .repository_name(repository)
+        .image_manifest(manifest.to_string())
+        .image_tag(tag)
+        .image_digest(&digest)
+        .send()
+        .await
+        .expect("put_image");
+    digest
 }

@@ -292,32 +292,7 @@ async fn a_push_to_another_repository_is_ignored_and_other_events_fail_without_a
 async fn a_repository_of_2500_images_is_deleted_in_batches_of_at_most_100() {
     let w = World::new().await;
     let repo = repository(&w).await;
-    // Pushed by 8 concurrent workers: moto serves requests on threads.
-    let mut workers = tokio::task::JoinSet::new();
-    for worker in 0..8u32 {
-        let (ecr, repo) = (w.clients.ecr.clone(), repo.clone());
-        workers.spawn(async move {
-            for seed in (1000 + worker..3500).step_by(8) {
-                let digest = format!("sha256:{:064x}", u64::from(seed) * 0x9e37_79b9 + 1);
-                let manifest = json!({"schemaVersion": 2,
-                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"digest": digest, "size": seed,
-                               "mediaType": "application/vnd.docker.container.image.v1+json"},
-                    "layers": []});
-                ecr.put_image()
-                    .repository_name(&repo)
-                    .image_manifest(manifest.to_string())
-                    .image_tag(format!("b{seed}"))
-                    .image_digest(&digest)
-                    .send()
-                    .await
-                    .expect("put_image");
-            }
-        });
-    }
-    while let Some(done) = workers.join_next().await {
-        done.unwrap();
-    }
+    w.push_images(&repo, "b", 1000..3500, 8).await;
     assert_eq!(digests(&w, &repo).await.len(), 2500);
 
     let out = schedule(&w, &repo, &[]).await;

@@ -4,7 +4,7 @@ use super::BenchCase;
 use crate::moto::{process_env, workspace_root};
 use crate::runtime_api::LambdaProcess;
 use crate::world::World;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -17,46 +17,6 @@ fn sample(name: &str) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Pushes images `seeds` with tags `{prefix}{seed}`, from `workers` concurrent workers.
-async fn push_images(
-    w: &World,
-    repository: &str,
-    prefix: &str,
-    seeds: std::ops::Range<u32>,
-    workers: u32,
-) {
-    let mut set = tokio::task::JoinSet::new();
-    for worker in 0..workers {
-        let (ecr, repository, prefix) = (
-            w.clients.ecr.clone(),
-            repository.to_string(),
-            prefix.to_string(),
-        );
-        let seeds = (seeds.start + worker..seeds.end).step_by(workers as usize);
-        set.spawn(async move {
-            for seed in seeds {
-                let digest = format!("sha256:{:064x}", u64::from(seed) * 0x9e37_79b9 + 1);
-                let manifest = json!({"schemaVersion": 2,
-                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"digest": digest, "size": seed,
-                               "mediaType": "application/vnd.docker.container.image.v1+json"},
-                    "layers": []});
-                ecr.put_image()
-                    .repository_name(&repository)
-                    .image_manifest(manifest.to_string())
-                    .image_tag(format!("{prefix}{seed}"))
-                    .image_digest(&digest)
-                    .send()
-                    .await
-                    .expect("put_image");
-            }
-        });
-    }
-    while let Some(done) = set.join_next().await {
-        done.expect("a push worker");
-    }
-}
-
 /// A repository of [`BENCH_IMAGES`] images and a service running one of them; the schedule
 /// event; DRY_RUN so that both benchmark invocations see the same repository (moto deletes in
 /// quadratic time: the deletion path is measured by the 2,500-image integration test).
@@ -65,8 +25,7 @@ pub async fn bench_case(w: &World) -> BenchCase {
     let (repository, _, props) = w.foundations().await;
     w.push_image(&repository, "latest", 1).await;
     w.create_service(&props).await;
-    push_images(
-        w,
+    w.push_images(
         &repository,
         "build-",
         100_000..100_000 + BENCH_IMAGES - 1,
