@@ -18,7 +18,7 @@ help:
 	@echo "make check     cargo fmt --check, clippy -D warnings, cfn-lint"
 	@echo "make lint      check + sam validate --lint"
 	@echo "make bench     cold start, peak RSS, size and AWS calls of the release functions"
-	@echo "make sam-build sam build (cargo-lambda); make deploy: sam build && sam deploy --guided"
+	@echo "make sam-build sam build (cargo-lambda); make deploy: sam build && sam deploy (samconfig.toml, no prompts)"
 
 tools:
 	@scripts/python-tools.sh test
@@ -60,7 +60,7 @@ sam-build: tools-sam
 	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam build
 
 deploy: sam-build
-	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam deploy --guided
+	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam deploy
 
 clean:
 	$(CARGO) clean
