@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 kind=${1:-test}
 case "$kind" in
   test) venv=.venv;     pkgs=("moto[server]==5.2.1" "cfn-lint==1.51.0") ;;
-  sam)  venv=.venv-sam; pkgs=("aws-sam-cli" "cargo-lambda" "ziglang") ;;
+  sam)  venv=.venv-sam; pkgs=("aws-sam-cli==1.170.0" "cargo-lambda==1.9.2" "ziglang==0.17.1") ;;
   *) echo "usage: $0 test|sam" >&2; exit 2 ;;
 esac
 stamp="$venv/.installed-$(printf '%s ' "${pkgs[@]}" | sha256sum | cut -c1-12)"
