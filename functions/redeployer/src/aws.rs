@@ -1,140 +1,202 @@
-//! Reading the running revision and the images' facts; registering and rolling the new revision.
+//! Reading the truth (what the tag points to, what the service runs, the family's newest
+//! revisions) and carrying out the plan. Revisions are immutable, so every one described is
+//! kept for the life of the execution environment: a warm function (the schedule keeps it
+//! warm) describes each revision once.
 
-use crate::decide::{split_image, ImageFacts, Running};
+use crate::decide::{self, Deployment, Truth};
 use crate::error::{AwsContext, RedeployError};
+use crate::settings::Settings;
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::TaskDefinition;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
-/// The service's latest task-definition revision (the one it runs or is rolling out: the
-/// provisioner and this function always register, then update), and which container runs an
-/// image of `repository`. The family is the service's name, as the provisioner registers it.
-pub async fn latest_revision(
-    ecs: &aws_sdk_ecs::Client,
-    family: &str,
-    repository: &str,
-) -> Result<(TaskDefinition, usize), RedeployError> {
-    let out = ecs
-        .describe_task_definition()
-        .task_definition(family)
-        .send()
-        .await
-        .context("ecs:DescribeTaskDefinition")?;
-    let td = out
-        .task_definition()
-        .cloned()
-        .ok_or_else(|| RedeployError::Unusable(format!("no task definition in family {family}")))?;
-    let index = td
-        .container_definitions()
-        .iter()
-        .position(|c| {
-            split_image(c.image().unwrap_or_default())
-                .0
-                .ends_with(&format!("/{repository}"))
-        })
-        .ok_or_else(|| {
-            RedeployError::Unusable(format!(
-                "no container of {} runs an image of repository {repository}",
-                td.task_definition_arn().unwrap_or(family)
-            ))
-        })?;
-    Ok((td, index))
+/// The clients and what the execution environment remembers between invocations.
+#[derive(Debug)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    /// Revisions already described (or registered), by ARN.
+    revisions: Mutex<HashMap<String, TaskDefinition>>,
 }
 
-pub fn running_of(td: &TaskDefinition, index: usize) -> Running {
-    let image = td.container_definitions()[index]
-        .image()
-        .unwrap_or_default()
-        .to_string();
-    let digest = split_image(&image).1.map(str::to_string);
-    Running {
-        image,
-        digest,
-        facts: None,
+impl Clients {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Clients {
+            ecs: operator_common::counted_client!(aws_sdk_ecs, config),
+            ecr: operator_common::counted_client!(aws_sdk_ecr, config),
+            revisions: Mutex::default(),
+        }
+    }
+
+    fn remembered(&self, arn: &str) -> Option<TaskDefinition> {
+        self.revisions.lock().ok()?.get(arn).cloned()
+    }
+
+    fn remember(&self, td: &TaskDefinition) {
+        if let (Some(arn), Ok(mut known)) = (td.task_definition_arn(), self.revisions.lock()) {
+            known.insert(arn.to_string(), td.clone());
+        }
+    }
+
+    /// One revision: remembered, or DescribeTaskDefinition.
+    pub async fn revision(&self, arn: &str) -> Result<TaskDefinition, RedeployError> {
+        if let Some(td) = self.remembered(arn) {
+            return Ok(td);
+        }
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .context("ecs:DescribeTaskDefinition")?;
+        let td = out
+            .task_definition()
+            .cloned()
+            .ok_or_else(|| RedeployError::Unusable(format!("no task definition {arn}")))?;
+        self.remember(&td);
+        Ok(td)
     }
 }
 
-/// ECR's push time and tags for each digest still in the repository (one call; a second only
-/// when one of them is gone, since DescribeImages fails whole on a missing id).
-pub async fn image_facts(
+/// The digest `tag` points to now (one DescribeImages call); `None` when the tag is not there.
+pub async fn tag_digest(
     ecr: &aws_sdk_ecr::Client,
     repository: &str,
-    digests: &[&str],
-) -> Result<HashMap<String, ImageFacts>, RedeployError> {
-    let ids: Vec<ImageIdentifier> = digests
-        .iter()
-        .map(|d| ImageIdentifier::builder().image_digest(*d).build())
-        .collect();
+    tag: &str,
+) -> Result<Option<String>, RedeployError> {
     let out = ecr
         .describe_images()
         .repository_name(repository)
-        .set_image_ids(Some(ids))
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
         .send()
         .await;
-    let details = match out {
-        Ok(out) => out.image_details().to_vec(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_image_not_found_exception())
-                && digests.len() > 1 =>
-        {
-            let mut found = Vec::new();
-            for d in digests {
-                let one = ecr
-                    .describe_images()
-                    .repository_name(repository)
-                    .image_ids(ImageIdentifier::builder().image_digest(*d).build())
-                    .send()
-                    .await;
-                match one {
-                    Ok(out) => found.extend(out.image_details().to_vec()),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_image_not_found_exception()) => {}
-                    Err(e) => return Err(e).context("ecr:DescribeImages"),
-                }
-            }
-            found
-        }
+    match out {
+        Ok(out) => Ok(out
+            .image_details()
+            .iter()
+            .find_map(|d| d.image_digest())
+            .map(str::to_string)),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_image_not_found_exception()) =>
         {
-            Vec::new()
+            Ok(None)
         }
-        Err(e) => return Err(e).context("ecr:DescribeImages"),
-    };
-    Ok(details
-        .into_iter()
-        .filter_map(|d| {
-            Some((
-                d.image_digest()?.to_string(),
-                ImageFacts {
-                    pushed_at: d.image_pushed_at().map(|t| t.secs()).unwrap_or_default(),
-                    tags: d.image_tags().to_vec(),
-                },
-            ))
-        })
-        .collect())
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_repository_not_found_exception()) =>
+        {
+            Err(RedeployError::Unusable(format!(
+                "repository {repository} does not exist"
+            )))
+        }
+        Err(e) => Err(e).context("ecr:DescribeImages"),
+    }
 }
 
-/// A revision identical to `td` but for the image of container `index` (unit-tested: every
-/// setting of the running revision must survive).
+/// The service's task definition and deployments (one DescribeServices call).
+pub async fn service(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<(String, Vec<Deployment>), RedeployError> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .context("ecs:DescribeServices")?;
+    let s = out
+        .services()
+        .iter()
+        .find(|s| s.status() != Some("INACTIVE"))
+        .ok_or_else(|| {
+            RedeployError::Unusable(format!("service {service} not found in cluster {cluster}"))
+        })?;
+    let td = s.task_definition().unwrap_or_default().to_string();
+    Ok((td, s.deployments().iter().map(Deployment::of).collect()))
+}
+
+/// Reads the truth: the tag's digest and the service, at the same time, then the revision the
+/// service runs. 3 calls; 2 once that revision is remembered.
+pub async fn truth(c: &Clients, settings: &Settings) -> Result<Truth, RedeployError> {
+    let (tag_digest, svc) = tokio::join!(
+        tag_digest(&c.ecr, &settings.repository, &settings.image_tag),
+        service(&c.ecs, &settings.cluster, &settings.service)
+    );
+    let (tag_digest, (service_td, deployments)) = (tag_digest?, svc?);
+    let (revision, rollout) = decide::running(&service_td, &deployments);
+    let running = c.revision(&revision).await?;
+    let container = decide::container_of(&running, &settings.repository).ok_or_else(|| {
+        RedeployError::Unusable(format!(
+            "no container of {revision} runs an image of repository {}",
+            settings.repository
+        ))
+    })?;
+    Ok(Truth {
+        tag: settings.image_tag.clone(),
+        tag_digest,
+        running,
+        container,
+        rollout,
+        failed: decide::failed(&deployments),
+    })
+}
+
+/// The family's newest revisions ([`decide::LOOKBACK`]), newest first, read until the first
+/// one that can be reused (so a retry after a partial failure reads one). The family is the
+/// running revision's.
+pub async fn candidates(
+    c: &Clients,
+    truth: &Truth,
+    image: &str,
+) -> Result<Vec<TaskDefinition>, RedeployError> {
+    let family = truth.running.family().unwrap_or_default();
+    // DESC lists the newest first, so the first page (100) holds them unless many families
+    // share the prefix; `newest_first` re-filters and re-sorts whatever comes back.
+    let out = c
+        .ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .sort(aws_sdk_ecs::types::SortOrder::Desc)
+        .send()
+        .await
+        .context("ecs:ListTaskDefinitions")?;
+    let arns = decide::newest_first(out.task_definition_arns(), family, decide::LOOKBACK);
+    let mut found = Vec::new();
+    for arn in arns {
+        let td = if arn == truth.running_revision() {
+            truth.running.clone()
+        } else {
+            c.revision(&arn).await?
+        };
+        let stop = decide::reusable(&td, truth, image);
+        found.push(td);
+        if stop {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// The running revision with `image` (unit-tested: every setting of the running revision must
+/// survive). What it copies is `decide::spec`, the same that decides whether one is reusable.
 pub fn register_request(
     ecs: &aws_sdk_ecs::Client,
-    td: &TaskDefinition,
-    index: usize,
+    truth: &Truth,
     image: &str,
 ) -> RegisterTaskDefinitionFluentBuilder {
-    let mut containers = td.container_definitions().to_vec();
-    containers[index].image = Some(image.to_string());
+    let td = decide::spec(&truth.running, Some((truth.container, image)));
     ecs.register_task_definition()
-        .family(td.family().unwrap_or_default())
+        .set_family(td.family().map(str::to_string))
         .set_task_role_arn(td.task_role_arn().map(str::to_string))
         .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
         .set_network_mode(td.network_mode().cloned())
-        .set_container_definitions(Some(containers))
+        .set_container_definitions(Some(td.container_definitions().to_vec()))
         .set_volumes(Some(td.volumes().to_vec()))
         .set_placement_constraints(Some(td.placement_constraints().to_vec()))
         .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
@@ -145,40 +207,40 @@ pub fn register_request(
         .set_proxy_configuration(td.proxy_configuration().cloned())
         .set_ephemeral_storage(td.ephemeral_storage().cloned())
         .set_runtime_platform(td.runtime_platform().cloned())
+        .set_enable_fault_injection(td.enable_fault_injection())
 }
 
-/// Registers the revision and rolls the service onto it (a rolling deployment guarded by the
-/// circuit breaker the provisioner configured). Returns the new revision's ARN.
-pub async fn roll(
-    ecs: &aws_sdk_ecs::Client,
-    td: &TaskDefinition,
-    index: usize,
-    image: &str,
-    cluster: &str,
-    service: &str,
-) -> Result<String, RedeployError> {
-    let out = register_request(ecs, td, index, image)
+/// Registers the revision; returns its ARN (and remembers it).
+pub async fn register(c: &Clients, truth: &Truth, image: &str) -> Result<String, RedeployError> {
+    let out = register_request(&c.ecs, truth, image)
         .send()
         .await
         .context("ecs:RegisterTaskDefinition")?;
-    let arn = out
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .unwrap_or_default()
-        .to_string();
-    ecs.update_service()
-        .cluster(cluster)
-        .service(service)
-        .task_definition(&arn)
+    let td = out.task_definition().ok_or_else(|| {
+        RedeployError::Unusable("RegisterTaskDefinition answered no task definition".into())
+    })?;
+    c.remember(td);
+    Ok(td.task_definition_arn().unwrap_or_default().to_string())
+}
+
+/// Rolls the service onto `revision`: a rolling deployment that the circuit breaker the
+/// provisioner configured guards.
+pub async fn roll(c: &Clients, settings: &Settings, revision: &str) -> Result<(), RedeployError> {
+    c.ecs
+        .update_service()
+        .cluster(&settings.cluster)
+        .service(&settings.service)
+        .task_definition(revision)
         .send()
         .await
         .context("ecs:UpdateService")?;
-    Ok(arn)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::Rollout;
     use aws_sdk_ecs::types::{
         Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
         PortMapping,
@@ -213,6 +275,7 @@ mod tests {
             )
             .build();
         let td = TaskDefinition::builder()
+            .task_definition_arn("arn:aws:ecs:us-east-1:1:task-definition/web:4")
             .family("web")
             .execution_role_arn("arn:aws:iam::1:role/exec")
             .task_role_arn("arn:aws:iam::1:role/task")
@@ -223,16 +286,20 @@ mod tests {
             .container_definitions(sidecar.clone())
             .container_definitions(app)
             .build();
-        let input = register_request(
-            &ecs,
-            &td,
-            1,
-            "1.dkr.ecr.us-east-1.amazonaws.com/sky@sha256:new",
-        )
-        .as_input()
-        .clone()
-        .build()
-        .unwrap();
+        let truth = Truth {
+            tag: "latest".into(),
+            tag_digest: Some("sha256:new".into()),
+            container: decide::container_of(&td, "sky").unwrap(),
+            running: td,
+            rollout: Rollout::Completed,
+            failed: vec![],
+        };
+        let image = "1.dkr.ecr.us-east-1.amazonaws.com/sky@sha256:new";
+        let input = register_request(&ecs, &truth, image)
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
         assert_eq!(input.family(), Some("web"));
         assert_eq!((input.cpu(), input.memory()), (Some("512"), Some("1024")));
         assert_eq!(input.execution_role_arn(), Some("arn:aws:iam::1:role/exec"));
@@ -241,11 +308,19 @@ mod tests {
         assert_eq!(input.requires_compatibilities(), [Compatibility::Fargate]);
         let containers = input.container_definitions();
         assert_eq!(containers[0], sidecar, "other containers are untouched");
-        assert_eq!(
-            containers[1].image(),
-            Some("1.dkr.ecr.us-east-1.amazonaws.com/sky@sha256:new")
-        );
+        assert_eq!(containers[1].image(), Some(image));
         assert_eq!(containers[1].environment()[0].value(), Some("production"));
         assert_eq!(containers[1].port_mappings()[0].container_port(), Some(80));
+
+        // What registering it would read back is reusable for the same image, and only for it.
+        let mut registered = decide::spec(&truth.running, Some((truth.container, image)));
+        registered.task_definition_arn =
+            Some("arn:aws:ecs:us-east-1:1:task-definition/web:5".into());
+        assert!(decide::reusable(&registered, &truth, image));
+        assert!(!decide::reusable(
+            &registered,
+            &truth,
+            "1.dkr.ecr.us-east-1.amazonaws.com/sky@sha256:x"
+        ));
     }
 }

@@ -1,58 +1,128 @@
-//! The pure decision: roll the service onto a pushed image, or not, and why.
-//! Ordering is decided by the images' push times in ECR, never by event arrival order.
+//! The pure decision. The truth is what the tracked tag points to in ECR now and what the
+//! service runs now; events only say "look again". From that truth and the family's newest
+//! revisions: nothing to do (and why), reuse a revision that already runs the tag's digest,
+//! or register one. No push time, no event order, no clock: a rollback by retag (ECR keeps an
+//! image's first push time) and a late event are the same case as any other.
 
-use crate::settings::Settings;
-use operator_common::events::EcrImageAction;
+use aws_sdk_ecs::types::{DeploymentRolloutState, TaskDefinition};
+use serde::Serialize;
 
-/// What ECR knows about one image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageFacts {
-    /// Seconds since the epoch (ECR's imagePushedAt).
-    pub pushed_at: i64,
-    pub tags: Vec<String>,
+/// How many of the family's newest revisions are looked at for one to reuse: enough for a
+/// retry after a partial failure (the newest) and for a rollback a few pushes back.
+pub const LOOKBACK: usize = 5;
+
+/// How the rollout of the revision the service runs is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollout {
+    InProgress,
+    Completed,
+    /// The circuit breaker stopped it.
+    Failed,
+    /// The deployment has no rolloutState (e.g. behind a Classic Load Balancer).
+    Unreported,
+    /// No listed deployment carries the service's task definition (see [`running`]).
+    NotListed,
 }
 
-/// The image the service's latest task-definition revision runs (the one running, or rolling out).
+/// One entry of the service's `deployments[]` (DescribeServices).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Running {
-    /// `repository-uri@sha256:…` or `repository-uri:tag`.
-    pub image: String,
-    /// The digest, when the image is pinned by one.
-    pub digest: Option<String>,
-    /// ECR's facts for that digest, when it is still there.
-    pub facts: Option<ImageFacts>,
+pub struct Deployment {
+    /// PRIMARY (the newest) or ACTIVE (an older one still draining).
+    pub status: String,
+    pub task_definition: String,
+    pub rollout: Rollout,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Register a revision running `image` and roll the service onto it.
-    Deploy { image: String },
-    /// Nothing to do (a duplicate, an older push, another tag…): the reason is logged.
-    Ignore { why: String },
+impl Deployment {
+    pub fn of(d: &aws_sdk_ecs::types::Deployment) -> Deployment {
+        Deployment {
+            status: d.status().unwrap_or_default().to_string(),
+            task_definition: d.task_definition().unwrap_or_default().to_string(),
+            rollout: match d.rollout_state() {
+                Some(DeploymentRolloutState::InProgress) => Rollout::InProgress,
+                Some(DeploymentRolloutState::Completed) => Rollout::Completed,
+                Some(DeploymentRolloutState::Failed) => Rollout::Failed,
+                _ => Rollout::Unreported,
+            },
+        }
+    }
 }
 
-/// Whether the event is a push of the watched tag in the watched repository (no AWS needed).
-pub fn relevant(event: &EcrImageAction, settings: &Settings) -> Result<(), String> {
-    if event.action_type != "PUSH" {
-        return Err(format!("{} event, not a push", event.action_type));
+/// Which revision the service runs, and its rollout.
+///
+/// On AWS that is the PRIMARY deployment: UpdateService sets the service's `taskDefinition`
+/// and starts a PRIMARY deployment of it in one step, and when the circuit breaker rolls back,
+/// the rollback is the PRIMARY deployment while the failed one stays listed (ACTIVE, FAILED)
+/// until it drains. So: when the service's `taskDefinition` is carried by a listed deployment,
+/// the PRIMARY deployment is the truth. When no listed deployment carries it, the service was
+/// told to run a revision whose deployment is not (or no longer) listed; the service's own
+/// `taskDefinition` is then the newest instruction ECS accepted, and its rollout is unknown
+/// (`NotListed`). moto is in that case after every UpdateService (its `deployments[]` keeps
+/// the first revision forever), which is how the integration tests run; on AWS it is a
+/// corner (a deployment controller that lists no deployments), read the same way.
+pub fn running(service_task_definition: &str, deployments: &[Deployment]) -> (String, Rollout) {
+    let primary = deployments.iter().find(|d| d.status == "PRIMARY");
+    let listed = deployments
+        .iter()
+        .any(|d| d.task_definition == service_task_definition);
+    match primary {
+        Some(p) if listed => (p.task_definition.clone(), p.rollout),
+        _ => (service_task_definition.to_string(), Rollout::NotListed),
     }
-    if event.result != "SUCCESS" {
-        return Err(format!("push result {}", event.result));
+}
+
+/// Revisions of listed deployments whose rollout failed: never redeployed automatically.
+pub fn failed(deployments: &[Deployment]) -> Vec<String> {
+    deployments
+        .iter()
+        .filter(|d| d.rollout == Rollout::Failed)
+        .map(|d| d.task_definition.clone())
+        .collect()
+}
+
+/// Everything the decision needs, read from AWS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Truth {
+    pub tag: String,
+    /// What the tag points to in ECR now; `None` when the tag is not there (deleted).
+    pub tag_digest: Option<String>,
+    /// The revision the service runs (see [`running`]).
+    pub running: TaskDefinition,
+    /// Its container that runs an image of the repository (see [`container_of`]).
+    pub container: usize,
+    pub rollout: Rollout,
+    /// Revisions of deployments that failed their rollout (see [`failed`]).
+    pub failed: Vec<String>,
+}
+
+impl Truth {
+    pub fn running_image(&self) -> &str {
+        image_of(&self.running, self.container)
     }
-    if event.repository_name != settings.repository {
-        return Err(format!(
-            "repository {} is not {}",
-            event.repository_name, settings.repository
-        ));
+
+    pub fn running_revision(&self) -> &str {
+        self.running.task_definition_arn().unwrap_or_default()
     }
-    match &event.image_tag {
-        Some(tag) if *tag == settings.image_tag => Ok(()),
-        Some(tag) => Err(format!(
-            "tag {tag} is not the tracked tag {}",
-            settings.image_tag
-        )),
-        None => Err("event carries no image tag".into()),
-    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "plan", rename_all = "snake_case")]
+pub enum Plan {
+    /// The service already runs (or is rolling out) the tag's digest, or there is nothing to
+    /// run: the reason is logged.
+    Nothing { why: String },
+    /// `revision` runs `image` and is otherwise the running revision: roll the service onto it.
+    Reuse { revision: String, image: String },
+    /// Register the running revision with `image`, then roll the service onto it.
+    Register { image: String },
+}
+
+fn image_of(td: &TaskDefinition, container: usize) -> &str {
+    td.container_definitions()
+        .get(container)
+        .and_then(|c| c.image())
+        .unwrap_or_default()
 }
 
 /// `uri@sha256:…` → (uri, Some(digest)); `uri:tag` → (uri, None).
@@ -67,176 +137,360 @@ pub fn split_image(image: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Decides on a relevant push, given what ECR says about the pushed image and what runs.
-pub fn decide(
-    event: &EcrImageAction,
-    pushed: Option<&ImageFacts>,
-    running: &Running,
-    settings: &Settings,
-) -> Decision {
-    let digest = &event.image_digest;
-    let ignore = |why: String| Decision::Ignore { why };
-    let Some(pushed) = pushed else {
-        return ignore(format!("image {digest} is no longer in ECR"));
-    };
-    if running.digest.as_deref() == Some(digest.as_str()) {
-        return ignore(format!(
-            "the service already runs (or is rolling out) {digest}"
+/// The container of `td` that runs an image of `repository` (by the image's path).
+pub fn container_of(td: &TaskDefinition, repository: &str) -> Option<usize> {
+    let suffix = format!("/{repository}");
+    td.container_definitions().iter().position(|c| {
+        split_image(c.image().unwrap_or_default())
+            .0
+            .ends_with(&suffix)
+    })
+}
+
+/// What matters in a revision: everything RegisterTaskDefinition takes (tags aside), with the
+/// image of `container` replaced when asked. Both the revision to register and the test for
+/// one to reuse come from here, so they cannot disagree.
+pub fn spec(td: &TaskDefinition, replace: Option<(usize, &str)>) -> TaskDefinition {
+    let mut containers = td.container_definitions().to_vec();
+    if let Some((index, image)) = replace {
+        if let Some(c) = containers.get_mut(index) {
+            c.image = Some(image.to_string());
+        }
+    }
+    TaskDefinition::builder()
+        .set_family(td.family().map(str::to_string))
+        .set_task_role_arn(td.task_role_arn().map(str::to_string))
+        .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
+        .set_network_mode(td.network_mode().cloned())
+        .set_container_definitions(Some(containers))
+        .set_volumes(Some(td.volumes().to_vec()))
+        .set_placement_constraints(Some(td.placement_constraints().to_vec()))
+        .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+        .set_cpu(td.cpu().map(str::to_string))
+        .set_memory(td.memory().map(str::to_string))
+        .set_pid_mode(td.pid_mode().cloned())
+        .set_ipc_mode(td.ipc_mode().cloned())
+        .set_proxy_configuration(td.proxy_configuration().cloned())
+        .set_ephemeral_storage(td.ephemeral_storage().cloned())
+        .set_runtime_platform(td.runtime_platform().cloned())
+        .set_enable_fault_injection(td.enable_fault_injection())
+        .build()
+}
+
+/// The image the service should run (`uri@digest`, the uri of the running container's image),
+/// or why there is nothing to do.
+pub fn wanted(truth: &Truth) -> Result<String, String> {
+    let running = truth.running_image();
+    let (uri, running_digest) = split_image(running);
+    let Some(digest) = truth.tag_digest.as_deref() else {
+        return Err(format!(
+            "tag {} is not in the repository (deleted?): nothing to deploy, the service stays on {running}",
+            truth.tag
         ));
+    };
+    if running_digest == Some(digest) {
+        let revision = truth.running_revision();
+        return Err(match truth.rollout {
+            Rollout::Completed => format!("the service already runs {digest} ({revision})"),
+            Rollout::InProgress => {
+                format!("the service is already rolling out {digest} ({revision})")
+            }
+            Rollout::Failed => format!(
+                "the rollout of {digest} ({revision}) failed: not retried automatically; push or retag a fix"
+            ),
+            Rollout::Unreported | Rollout::NotListed => format!(
+                "the service is already on {digest} ({revision}; rollout state not reported)"
+            ),
+        });
     }
-    if let Some(current) = &running.facts {
-        if current.pushed_at > pushed.pushed_at {
-            return ignore(format!(
-                "{digest} was pushed before the image the service runs ({}): a late event",
-                running.digest.as_deref().unwrap_or_default()
-            ));
-        }
-        // Same second (ECR's resolution): the image that still holds the tag is the later push.
-        if current.pushed_at == pushed.pushed_at && !pushed.tags.contains(&settings.image_tag) {
-            return ignore(format!(
-                "{digest} no longer holds tag {}: a later push took it",
-                settings.image_tag
-            ));
-        }
+    Ok(format!("{uri}@{digest}"))
+}
+
+/// Whether `candidate` is the running revision with `image`, and nothing else changed.
+pub fn reusable(candidate: &TaskDefinition, truth: &Truth, image: &str) -> bool {
+    spec(candidate, None) == spec(&truth.running, Some((truth.container, image)))
+}
+
+/// The plan, given the truth and the family's newest revisions, newest first (fewer is fine:
+/// the reader stops at the first reusable one).
+pub fn plan(truth: &Truth, candidates: &[TaskDefinition]) -> Plan {
+    let image = match wanted(truth) {
+        Ok(image) => image,
+        Err(why) => return Plan::Nothing { why },
+    };
+    let Some(found) = candidates.iter().find(|c| reusable(c, truth, &image)) else {
+        return Plan::Register { image };
+    };
+    let revision = found.task_definition_arn().unwrap_or_default().to_string();
+    if truth.failed.contains(&revision) {
+        return Plan::Nothing {
+            why: format!(
+                "{revision} ({image}) failed its rollout and was rolled back: not retried automatically; push or retag a fix"
+            ),
+        };
     }
-    let (uri, _) = split_image(&running.image);
-    Decision::Deploy {
-        image: format!("{uri}@{digest}"),
-    }
+    Plan::Reuse { revision, image }
+}
+
+/// The family's `n` newest revisions among `arns` (`…:task-definition/family:revision`),
+/// newest first. ListTaskDefinitions' familyPrefix is a prefix (`web` also lists `web-api`)
+/// and its sort is by family, then revision: both are redone here.
+pub fn newest_first(arns: &[String], family: &str, n: usize) -> Vec<String> {
+    let mut revisions: Vec<(u64, &String)> = arns
+        .iter()
+        .filter_map(|arn| {
+            let (f, revision) = arn.rsplit_once('/')?.1.rsplit_once(':')?;
+            (f == family).then_some((revision.parse().ok()?, arn))
+        })
+        .collect();
+    revisions.sort_by_key(|r| std::cmp::Reverse(r.0));
+    revisions
+        .into_iter()
+        .take(n)
+        .map(|(_, arn)| arn.clone())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ecs::types::{
+        Compatibility, ContainerDefinition, KeyValuePair, NetworkMode, PortMapping,
+    };
     use proptest::prelude::*;
 
     const URI: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sky-high-booker";
+    const FAMILY_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web";
 
-    fn settings() -> Settings {
-        Settings {
-            cluster: "sky".into(),
-            service: "web".into(),
-            repository: "sky-high-booker".into(),
-            image_tag: "latest".into(),
-            dry_run: false,
+    fn digest(n: u32) -> String {
+        format!("sha256:{n:064x}")
+    }
+
+    /// Revision `revision` of family `web`, its app container (index 1, after a sidecar) on `image`.
+    fn revision(revision: u32, image: &str) -> TaskDefinition {
+        TaskDefinition::builder()
+            .task_definition_arn(format!("{FAMILY_ARN}:{revision}"))
+            .revision(revision as i32)
+            .family("web")
+            .execution_role_arn("arn:aws:iam::123456789012:role/exec")
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("512")
+            .memory("1024")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("proxy")
+                    .image("envoyproxy/envoy:v1")
+                    .build(),
+            )
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image(image)
+                    .port_mappings(PortMapping::builder().container_port(80).build())
+                    .environment(
+                        KeyValuePair::builder()
+                            .name("NODE_ENV")
+                            .value("production")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    fn pinned(n: u32) -> String {
+        format!("{URI}@{}", digest(n))
+    }
+
+    fn truth(tag: Option<u32>, running: TaskDefinition, rollout: Rollout) -> Truth {
+        Truth {
+            tag: "latest".into(),
+            tag_digest: tag.map(digest),
+            container: container_of(&running, "sky-high-booker").unwrap(),
+            running,
+            rollout,
+            failed: vec![],
         }
     }
 
-    fn push(digest: &str, tag: Option<&str>) -> EcrImageAction {
-        EcrImageAction {
-            result: "SUCCESS".into(),
-            repository_name: "sky-high-booker".into(),
-            image_digest: digest.into(),
-            action_type: "PUSH".into(),
-            image_tag: tag.map(str::to_string),
+    fn arn(n: u32) -> String {
+        format!("{FAMILY_ARN}:{n}")
+    }
+
+    #[test]
+    fn the_app_container_is_found_by_repository() {
+        let td = revision(1, &format!("{URI}:latest"));
+        assert_eq!(container_of(&td, "sky-high-booker"), Some(1));
+        assert_eq!(container_of(&td, "booker"), None, "a whole path segment");
+        assert_eq!(container_of(&td, "other"), None);
+    }
+
+    #[test]
+    fn a_new_digest_is_registered_pinned_by_digest() {
+        let t = truth(Some(2), revision(1, &pinned(1)), Rollout::Completed);
+        let candidates = [revision(1, &pinned(1))];
+        assert_eq!(plan(&t, &candidates), Plan::Register { image: pinned(2) });
+        // The service created before the first push names the tag: pinned from then on.
+        let t = truth(
+            Some(2),
+            revision(1, &format!("{URI}:latest")),
+            Rollout::InProgress,
+        );
+        assert_eq!(plan(&t, &[]), Plan::Register { image: pinned(2) });
+    }
+
+    #[test]
+    fn the_running_digest_changes_nothing_whatever_the_rollout_says() {
+        for (rollout, says) in [
+            (Rollout::Completed, "already runs"),
+            (Rollout::InProgress, "already rolling out"),
+            (Rollout::Failed, "failed: not retried"),
+            (Rollout::NotListed, "already on"),
+            (Rollout::Unreported, "already on"),
+        ] {
+            let t = truth(Some(1), revision(3, &pinned(1)), rollout);
+            match plan(&t, &[revision(4, &pinned(2))]) {
+                Plan::Nothing { why } => assert!(why.contains(says), "{rollout:?}: {why}"),
+                other => panic!("{rollout:?}: {other:?}"),
+            }
         }
     }
 
-    fn facts(at: i64, tags: &[&str]) -> ImageFacts {
-        ImageFacts {
-            pushed_at: at,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-        }
+    #[test]
+    fn a_deleted_tag_changes_nothing_and_says_so() {
+        let t = truth(None, revision(1, &pinned(1)), Rollout::Completed);
+        let Plan::Nothing { why } = plan(&t, &[]) else {
+            panic!()
+        };
+        assert!(why.contains("not in the repository"), "{why}");
+        assert!(why.contains(&pinned(1)), "names what stays: {why}");
     }
 
-    fn running(digest: Option<&str>, at: Option<i64>) -> Running {
-        Running {
-            image: match digest {
-                Some(d) => format!("{URI}@{d}"),
-                None => format!("{URI}:latest"),
+    #[test]
+    fn a_retry_after_a_partial_failure_reuses_the_registered_revision() {
+        // Revision 2 (digest 2) was registered, then UpdateService failed: the service is on 1.
+        let t = truth(Some(2), revision(1, &pinned(1)), Rollout::Completed);
+        let candidates = [revision(2, &pinned(2)), revision(1, &pinned(1))];
+        assert_eq!(
+            plan(&t, &candidates),
+            Plan::Reuse {
+                revision: arn(2),
+                image: pinned(2)
+            }
+        );
+    }
+
+    #[test]
+    fn a_revision_that_differs_in_anything_else_is_not_reused() {
+        let t = truth(Some(2), revision(1, &pinned(1)), Rollout::Completed);
+        let mut more_memory = revision(2, &pinned(2));
+        more_memory.memory = Some("2048".into());
+        let mut other_env = revision(3, &pinned(2));
+        other_env.container_definitions.as_mut().unwrap()[1].environment = Some(vec![]);
+        let mut other_sidecar = revision(4, &pinned(2));
+        other_sidecar.container_definitions.as_mut().unwrap()[0].image =
+            Some("envoyproxy/envoy:v2".into());
+        let mut other_family = revision(5, &pinned(2));
+        other_family.family = Some("web-api".into());
+        assert_eq!(
+            plan(&t, &[other_family, other_sidecar, other_env, more_memory]),
+            Plan::Register { image: pinned(2) }
+        );
+    }
+
+    #[test]
+    fn a_rollback_by_retag_reuses_the_older_revision() {
+        // latest went 1 → 2 → back to 1 (retagged: ECR keeps 1's first push time).
+        let t = truth(Some(1), revision(3, &pinned(2)), Rollout::Completed);
+        let candidates = [
+            revision(3, &pinned(2)),
+            revision(2, &pinned(1)),
+            revision(1, &format!("{URI}:latest")),
+        ];
+        assert_eq!(
+            plan(&t, &candidates),
+            Plan::Reuse {
+                revision: arn(2),
+                image: pinned(1)
+            }
+        );
+    }
+
+    #[test]
+    fn a_revision_the_circuit_breaker_rolled_back_is_not_redeployed() {
+        // 2 failed its rollout; ECS rolled back to 1 (PRIMARY), 2 is still listed as FAILED.
+        let deployments = [
+            Deployment {
+                status: "PRIMARY".into(),
+                task_definition: arn(1),
+                rollout: Rollout::InProgress,
             },
-            digest: digest.map(str::to_string),
-            facts: at.map(|t| facts(t, &[])),
-        }
-    }
-
-    #[test]
-    fn only_pushes_of_the_tracked_tag_and_repository_count() {
-        let s = settings();
-        assert!(relevant(&push("sha256:a", Some("latest")), &s).is_ok());
-        assert!(relevant(&push("sha256:a", Some("v2")), &s)
-            .unwrap_err()
-            .contains("v2"));
-        assert!(relevant(&push("sha256:a", None), &s).is_err());
-        let mut other = push("sha256:a", Some("latest"));
-        other.repository_name = "other".into();
-        assert!(relevant(&other, &s).is_err());
-        let mut delete = push("sha256:a", Some("latest"));
-        delete.action_type = "DELETE".into();
-        assert!(relevant(&delete, &s).is_err());
-        let mut failed = push("sha256:a", Some("latest"));
-        failed.result = "FAILURE".into();
-        assert!(relevant(&failed, &s).is_err());
-    }
-
-    #[test]
-    fn a_newer_push_is_deployed_pinned_by_digest() {
-        let d = decide(
-            &push("sha256:b", Some("latest")),
-            Some(&facts(20, &["latest"])),
-            &running(Some("sha256:a"), Some(10)),
-            &settings(),
-        );
+            Deployment {
+                status: "ACTIVE".into(),
+                task_definition: arn(2),
+                rollout: Rollout::Failed,
+            },
+        ];
+        let (on, rollout) = running(&arn(2), &deployments);
         assert_eq!(
-            d,
-            Decision::Deploy {
-                image: format!("{URI}@sha256:b")
-            }
+            (on.as_str(), rollout),
+            (arn(1).as_str(), Rollout::InProgress)
         );
-        // The first push, while the service still names the tag.
-        let d = decide(
-            &push("sha256:b", Some("latest")),
-            Some(&facts(20, &["latest"])),
-            &running(None, None),
-            &settings(),
-        );
-        assert_eq!(
-            d,
-            Decision::Deploy {
-                image: format!("{URI}@sha256:b")
-            }
-        );
+        let mut t = truth(Some(2), revision(1, &pinned(1)), rollout);
+        t.failed = failed(&deployments);
+        let candidates = [revision(2, &pinned(2)), revision(1, &pinned(1))];
+        let Plan::Nothing { why } = plan(&t, &candidates) else {
+            panic!()
+        };
+        assert!(why.contains("rolled back"), "{why}");
+        // A newer push is deployed: it supersedes the failed one.
+        t.tag_digest = Some(digest(3));
+        assert_eq!(plan(&t, &candidates), Plan::Register { image: pinned(3) });
     }
 
     #[test]
-    fn duplicates_late_events_and_vanished_images_change_nothing() {
-        let s = settings();
-        let same = decide(
-            &push("sha256:a", Some("latest")),
-            Some(&facts(10, &["latest"])),
-            &running(Some("sha256:a"), Some(10)),
-            &s,
-        );
-        assert!(matches!(same, Decision::Ignore { why } if why.contains("already runs")));
-        let late = decide(
-            &push("sha256:old", Some("latest")),
-            Some(&facts(5, &[])),
-            &running(Some("sha256:a"), Some(10)),
-            &s,
-        );
-        assert!(matches!(late, Decision::Ignore { why } if why.contains("late event")));
-        let gone = decide(
-            &push("sha256:x", Some("latest")),
-            None,
-            &running(Some("sha256:a"), Some(10)),
-            &s,
-        );
-        assert!(matches!(gone, Decision::Ignore { why } if why.contains("no longer in ECR")));
-        let tie = decide(
-            &push("sha256:b", Some("latest")),
-            Some(&facts(10, &[])),
-            &running(Some("sha256:a"), Some(10)),
-            &s,
-        );
-        assert!(matches!(tie, Decision::Ignore { .. }));
+    fn what_runs_is_the_primary_deployment_or_the_services_own_revision() {
+        let d = |status: &str, n: u32, rollout| Deployment {
+            status: status.into(),
+            task_definition: arn(n),
+            rollout,
+        };
+        // AWS, mid-rollout: PRIMARY carries the service's revision.
+        let aws = [
+            d("PRIMARY", 2, Rollout::InProgress),
+            d("ACTIVE", 1, Rollout::Completed),
+        ];
+        assert_eq!(running(&arn(2), &aws), (arn(2), Rollout::InProgress));
+        // moto after an UpdateService: PRIMARY keeps the first revision, IN_PROGRESS forever.
+        let moto = [d("PRIMARY", 1, Rollout::InProgress)];
+        assert_eq!(running(&arn(3), &moto), (arn(3), Rollout::NotListed));
+        assert_eq!(running(&arn(1), &moto), (arn(1), Rollout::InProgress));
+        assert_eq!(running(&arn(1), &[]), (arn(1), Rollout::NotListed));
+    }
+
+    #[test]
+    fn the_newest_revisions_of_exactly_the_family() {
+        let arns: Vec<String> = [
+            "web:9",
+            "web:10",
+            "web-api:12",
+            "web:2",
+            "web:11",
+            "webx:3",
+            "web:1",
+        ]
+        .iter()
+        .map(|s| format!("arn:aws:ecs:us-east-1:1:task-definition/{s}"))
+        .collect();
+        let got = newest_first(&arns, "web", 3);
+        let short: Vec<&str> = got.iter().map(|a| a.rsplit('/').next().unwrap()).collect();
+        assert_eq!(short, ["web:11", "web:10", "web:9"]);
     }
 
     #[test]
     fn images_split_into_uri_and_digest() {
-        assert_eq!(
-            split_image(&format!("{URI}@sha256:abc")),
-            (URI, Some("sha256:abc"))
-        );
+        assert_eq!(split_image(&pinned(7)), (URI, Some(digest(7).as_str())));
         assert_eq!(split_image(&format!("{URI}:latest")), (URI, None));
         assert_eq!(
             split_image("localhost:5000/app"),
@@ -244,38 +498,139 @@ mod tests {
         );
     }
 
-    proptest! {
-        /// Whatever order the events of two pushes arrive in, the service ends on the later push.
-        #[test]
-        fn out_of_order_delivery_never_rolls_back(t1 in 0i64..1000, dt in 1i64..1000, first_event_is_newer in any::<bool>()) {
-            let s = settings();
-            let (old, new) = (("sha256:old", t1), ("sha256:new", t1 + dt));
-            let order = if first_event_is_newer { [new, old] } else { [old, new] };
-            let mut current = running(None, None);
-            for (digest, at) in order {
-                let tags: &[&str] = if digest == new.0 { &["latest"] } else { &[] };
-                if let Decision::Deploy { image } = decide(&push(digest, Some("latest")), Some(&facts(at, tags)), &current, &s) {
-                    current = Running { image, digest: Some(digest.into()), facts: Some(facts(at, tags)) };
-                }
+    /// One step of a generated history.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// The tag moves to digest n (a push, or a retag of an older image).
+        Tag(u32),
+        /// The tag is deleted.
+        Untag,
+        /// A reconcile runs; with `fault`, UpdateService fails after any registration.
+        Reconcile { fault: bool },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1u32..=4).prop_map(Step::Tag),
+            Just(Step::Untag),
+            any::<bool>().prop_map(|fault| Step::Reconcile { fault }),
+        ]
+    }
+
+    /// A family and a service that follow the plans, as ECS would.
+    struct Model {
+        revisions: Vec<TaskDefinition>,
+        service: usize,
+        tag: Option<u32>,
+        registered: usize,
+    }
+
+    impl Model {
+        fn new() -> Model {
+            Model {
+                revisions: vec![revision(1, &format!("{URI}:latest"))],
+                service: 0,
+                tag: None,
+                registered: 0,
             }
-            prop_assert_eq!(current.digest.as_deref(), Some("sha256:new"));
         }
 
-        /// Deciding twice on the same inputs gives the same answer, and a deploy never repeats.
-        #[test]
-        fn deterministic_and_idempotent(pushed_at in 0i64..100, running_at in 0i64..100, same_digest in any::<bool>()) {
-            let s = settings();
-            let event = push("sha256:p", Some("latest"));
-            let run = running(Some(if same_digest { "sha256:p" } else { "sha256:r" }), Some(running_at));
-            let f = facts(pushed_at, &["latest"]);
-            let d1 = decide(&event, Some(&f), &run, &s);
-            prop_assert_eq!(&d1, &decide(&event, Some(&f), &run, &s));
-            if let Decision::Deploy { image } = d1 {
-                let after = Running { image, digest: Some("sha256:p".into()), facts: Some(f.clone()) };
-                let again = decide(&event, Some(&f), &after, &s);
-                let ignored = matches!(again, Decision::Ignore { .. });
-                prop_assert!(ignored);
+        fn truth(&self) -> Truth {
+            truth(
+                self.tag,
+                self.revisions[self.service].clone(),
+                Rollout::NotListed,
+            )
+        }
+
+        fn candidates(&self) -> Vec<TaskDefinition> {
+            let arns: Vec<String> = self
+                .revisions
+                .iter()
+                .map(|r| r.task_definition_arn().unwrap().to_string())
+                .collect();
+            newest_first(&arns, "web", LOOKBACK)
+                .iter()
+                .map(|a| {
+                    let n: usize = a.rsplit(':').next().unwrap().parse().unwrap();
+                    self.revisions[n - 1].clone()
+                })
+                .collect()
+        }
+
+        fn reconcile(&mut self, fault: bool) -> Plan {
+            let t = self.truth();
+            let p = plan(&t, &self.candidates());
+            let to = match &p {
+                Plan::Nothing { .. } => return p,
+                Plan::Reuse { revision, .. } => self
+                    .revisions
+                    .iter()
+                    .position(|r| r.task_definition_arn() == Some(revision))
+                    .unwrap(),
+                Plan::Register { image } => {
+                    let n = self.revisions.len() as u32 + 1;
+                    let mut new = spec(&t.running, Some((t.container, image)));
+                    new.task_definition_arn = Some(arn(n));
+                    self.revisions.push(new);
+                    self.registered += 1;
+                    self.revisions.len() - 1
+                }
+            };
+            if !fault {
+                self.service = to;
             }
+            p
+        }
+
+        fn running_digest(&self) -> Option<String> {
+            let image = image_of(&self.revisions[self.service], 1);
+            split_image(image).1.map(str::to_string)
+        }
+    }
+
+    proptest! {
+        /// Whatever happens to the tag and however reconciles fail, one clean reconcile puts
+        /// the service on the tag's digest; a second changes nothing; and no digest is ever
+        /// registered twice.
+        #[test]
+        fn reconciles_converge_on_the_tag(steps in proptest::collection::vec(step(), 0..40)) {
+            let mut m = Model::new();
+            let mut deployed = std::collections::BTreeSet::new();
+            for s in steps {
+                match s {
+                    Step::Tag(n) => m.tag = Some(n),
+                    Step::Untag => m.tag = None,
+                    Step::Reconcile { fault } => {
+                        if let Plan::Reuse { image, .. } | Plan::Register { image } = m.reconcile(fault) {
+                            deployed.insert(image);
+                        }
+                    }
+                }
+            }
+            let before = m.running_digest();
+            let last = m.reconcile(false);
+            if let Plan::Reuse { image, .. } | Plan::Register { image } = &last {
+                deployed.insert(image.clone());
+            }
+            match m.tag {
+                Some(n) => prop_assert_eq!(m.running_digest(), Some(digest(n))),
+                None => prop_assert_eq!(m.running_digest(), before, "a deleted tag moves nothing"),
+            }
+            let again = m.reconcile(false);
+            prop_assert!(matches!(again, Plan::Nothing { .. }), "{:?}", again);
+            prop_assert!(m.registered <= deployed.len(), "{} registered for {} digests", m.registered, deployed.len());
+        }
+
+        /// The plan depends on the truth and the candidates only: the same inputs, the same plan.
+        #[test]
+        fn deterministic(tag in proptest::option::of(1u32..4), on in 1u32..4, fault in any::<bool>()) {
+            let mut m = Model::new();
+            m.tag = Some(on);
+            m.reconcile(fault);
+            m.tag = tag;
+            let (t, c) = (m.truth(), m.candidates());
+            prop_assert_eq!(plan(&t, &c), plan(&t, &c));
         }
     }
 }

@@ -1,73 +1,85 @@
-//! The `redeployer` function: an image push to ECR rolls the service onto exactly that image,
-//! pinned by digest. Read (the latest revision, the images' push times), decide (pure, in
-//! `decide`), act (register the revision, update the service).
+//! The `redeployer` function: keeps the service on the image the tracked tag points to, pinned
+//! by digest. Any event that may have moved the tag (a push, a delete, the schedule) runs the
+//! same reconcile: read the truth (`aws::truth`), decide (pure, `decide::plan`), act
+//! (register a revision only when none of the family's newest runs the digest, then roll the
+//! service onto it).
 
 pub mod aws;
 pub mod decide;
 pub mod error;
+pub mod event;
 pub mod settings;
 
-use decide::Decision;
+pub use aws::Clients;
+use decide::Plan;
 use error::RedeployError;
-use operator_common::events::{EcrImageAction, EcrImageEvent};
+use event::{Hint, Trigger};
 use serde::Serialize;
 use serde_json::Value;
 use settings::Settings;
 
-#[derive(Debug, Clone)]
-pub struct Clients {
-    pub ecs: aws_sdk_ecs::Client,
-    pub ecr: aws_sdk_ecr::Client,
+/// What an invocation led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Not an event this function takes: logged once, not retried, no AWS call.
+    Rejected,
+    /// An event that cannot have moved the tag: no AWS call.
+    Ignored,
+    /// The service already runs what the tag points to (or there is nothing to run).
+    Nothing,
+    /// The service was rolled onto the tag's digest.
+    Deployed,
+    /// Dry run: what would have been deployed.
+    Planned,
 }
 
-impl Clients {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Clients {
-            ecs: operator_common::counted_client!(aws_sdk_ecs, config),
-            ecr: operator_common::counted_client!(aws_sdk_ecr, config),
+/// The invocation's response, and its log line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub decision: Decision,
+    /// "push", "delete" or "schedule".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<&'static str>,
+    pub why: String,
+    /// The digest the event named (a hint only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_digest: Option<String>,
+    /// What the tag pointed to when the function looked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_digest: Option<String>,
+    /// The revision the service ran when the function looked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The revision the service was rolled onto.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// Whether that revision already existed (a retry after a partial failure, a rollback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused: Option<bool>,
+}
+
+impl Outcome {
+    fn of(decision: Decision, why: String) -> Outcome {
+        Outcome {
+            decision,
+            trigger: None,
+            why,
+            event_digest: None,
+            tag_digest: None,
+            running: None,
+            image: None,
+            task_definition: None,
+            reused: None,
         }
     }
 }
 
-/// What one event led to: the invocation's response, and one log line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
-    /// "deployed", "ignored", or "planned" (dry run).
-    pub decision: &'static str,
-    pub digest: String,
-    pub why: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_definition: Option<String>,
-}
-
-/// Parses the event; nothing else happens (and no AWS call is made) when it is not one.
-pub fn parse(event: Value) -> Result<EcrImageAction, RedeployError> {
-    let event: EcrImageEvent =
-        serde_json::from_value(event).map_err(|e| RedeployError::Malformed(e.to_string()))?;
-    if event.source != "aws.ecr" || event.detail_type != "ECR Image Action" {
-        return Err(RedeployError::Malformed(format!(
-            "{} / {}",
-            event.source, event.detail_type
-        )));
-    }
-    Ok(event.detail)
-}
-
-fn ignored(event: &EcrImageAction, why: String) -> Outcome {
-    Outcome {
-        decision: "ignored",
-        digest: event.image_digest.clone(),
-        why,
-        image: None,
-        task_definition: None,
-    }
-}
-
-/// Handles one parsed push. `clients` is only called once the event is known to matter.
-pub async fn redeploy<'c, F, Fut>(
-    event: &EcrImageAction,
+/// Handles one event. `clients` is only called once the event is known to matter.
+pub async fn handle<'c, F, Fut>(
+    event: &Value,
     settings: &Settings,
     clients: F,
 ) -> Result<Outcome, RedeployError>
@@ -75,52 +87,80 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = &'c Clients>,
 {
-    if let Err(why) = decide::relevant(event, settings) {
-        return Ok(ignored(event, why));
+    match event::parse(event, &settings.repository, &settings.image_tag) {
+        Err(why) => Ok(Outcome::of(Decision::Rejected, why)),
+        Ok(Trigger::Ignore(why)) => Ok(Outcome::of(Decision::Ignored, why)),
+        Ok(Trigger::Reconcile(hint)) => reconcile(&hint, settings, clients().await).await,
     }
-    let c = clients().await;
-    let (td, index) = aws::latest_revision(&c.ecs, &settings.service, &settings.repository).await?;
-    let mut running = aws::running_of(&td, index);
-    let digests: Vec<&str> = std::iter::once(event.image_digest.as_str())
-        .chain(
-            running
-                .digest
-                .as_deref()
-                .filter(|d| *d != event.image_digest),
-        )
-        .collect();
-    let mut facts = aws::image_facts(&c.ecr, &settings.repository, &digests).await?;
-    let pushed = facts.remove(&event.image_digest);
-    running.facts = running.digest.as_ref().and_then(|d| facts.remove(d));
-    match decide::decide(event, pushed.as_ref(), &running, settings) {
-        Decision::Ignore { why } => Ok(ignored(event, why)),
-        Decision::Deploy { image } if settings.dry_run => Ok(Outcome {
-            decision: "planned",
-            digest: event.image_digest.clone(),
-            why: format!("dry run: would roll {} onto {image}", settings.service),
-            image: Some(image),
-            task_definition: None,
-        }),
-        Decision::Deploy { image } => {
-            let arn = aws::roll(
-                &c.ecs,
-                &td,
-                index,
-                &image,
-                &settings.cluster,
-                &settings.service,
-            )
-            .await?;
-            Ok(Outcome {
-                decision: "deployed",
-                digest: event.image_digest.clone(),
-                why: format!(
-                    "rolled {} from {} onto the push",
-                    settings.service, running.image
-                ),
-                image: Some(image),
-                task_definition: Some(arn),
-            })
+}
+
+/// Makes the service run what the tag points to now, whatever `hint` said.
+pub async fn reconcile(
+    hint: &Hint,
+    settings: &Settings,
+    c: &Clients,
+) -> Result<Outcome, RedeployError> {
+    let truth = aws::truth(c, settings).await?;
+    let candidates = match decide::wanted(&truth) {
+        Ok(image) => aws::candidates(c, &truth, &image).await?,
+        Err(_) => Vec::new(),
+    };
+    let plan = decide::plan(&truth, &candidates);
+    let mut outcome = Outcome {
+        trigger: Some(hint.name()),
+        event_digest: hint.digest().map(str::to_string),
+        tag_digest: truth.tag_digest.clone(),
+        running: Some(truth.running_revision().to_string()),
+        ..Outcome::of(Decision::Nothing, String::new())
+    };
+    // A late event (its digest no longer holds the tag) is said so; it changes nothing else.
+    let late = match (hint, &truth.tag_digest) {
+        (Hint::Push { digest, tag }, Some(now)) if *tag == settings.image_tag && digest != now => {
+            format!(" (the event's {digest} no longer holds the tag)")
         }
+        _ => String::new(),
+    };
+    let (image, revision) = match plan {
+        Plan::Nothing { why } => {
+            outcome.why = format!("{why}{late}");
+            return Ok(outcome);
+        }
+        Plan::Reuse { revision, image } => (image, Some(revision)),
+        Plan::Register { image } => (image, None),
+    };
+    outcome.image = Some(image.clone());
+    outcome.reused = Some(revision.is_some());
+    if settings.dry_run {
+        outcome.decision = Decision::Planned;
+        outcome.task_definition = revision.clone();
+        outcome.why = match revision {
+            Some(r) => format!(
+                "dry run: would roll {} onto {r} ({image})",
+                settings.service
+            ),
+            None => format!(
+                "dry run: would register {image} and roll {} onto it",
+                settings.service
+            ),
+        };
+        return Ok(outcome);
     }
+    let revision = match revision {
+        Some(r) => r,
+        None => aws::register(c, &truth, &image).await?,
+    };
+    aws::roll(c, settings, &revision).await?;
+    outcome.decision = Decision::Deployed;
+    outcome.why = format!(
+        "rolled {} from {} onto {image}{}{late}",
+        settings.service,
+        truth.running_image(),
+        if outcome.reused == Some(true) {
+            ", an existing revision"
+        } else {
+            ""
+        }
+    );
+    outcome.task_definition = Some(revision);
+    Ok(outcome)
 }

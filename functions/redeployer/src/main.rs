@@ -1,12 +1,13 @@
-//! The `redeployer` Lambda function (EventBridge: ECR Image Action).
+//! The `redeployer` Lambda function (EventBridge: ECR Image Action and a schedule).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use operator_common::settings::Settings as Env;
-use redeployer::{parse, redeploy, settings::Settings, Clients};
+use redeployer::error::RedeployError;
+use redeployer::{handle, settings::Settings, Clients, Decision};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// Built on the first push that matters, not at start (cold-start budget).
+/// Built on the first event that matters, not at start (cold-start budget).
 static CLIENTS: OnceCell<Clients> = OnceCell::const_new();
 
 async fn clients() -> &'static Clients {
@@ -15,25 +16,39 @@ async fn clients() -> &'static Clients {
         .await
 }
 
-async fn invocation(event: LambdaEvent<Value>, settings: &Settings) -> Result<Value, Error> {
+/// Errors reach Lambda as `RedeployError`, so that `errorType` names their kind.
+async fn invocation(
+    event: LambdaEvent<Value>,
+    settings: &Settings,
+) -> Result<Value, RedeployError> {
     let before = operator_common::aws::api_calls();
-    let push =
-        parse(event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
-    let outcome = redeploy(&push, settings, clients).await.inspect_err(
-        |e| tracing::error!(digest = %push.image_digest, error = %e, "redeploy failed"),
-    )?;
+    let result = handle(&event.payload, settings, clients).await;
     let aws_calls = operator_common::aws::api_calls() - before;
-    tracing::info!(
-        decision = outcome.decision,
-        repository = %push.repository_name,
-        tag = push.image_tag.as_deref().unwrap_or(""),
-        digest = %outcome.digest,
-        why = %outcome.why,
-        task_definition = outcome.task_definition.as_deref().unwrap_or(""),
-        aws_calls,
-        "push handled"
-    );
-    let mut response = serde_json::to_value(&outcome)?;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error_type = e.kind(), error = %e, aws_calls, "reconcile failed");
+            return Err(e);
+        }
+    };
+    if outcome.decision == Decision::Rejected {
+        // Logged once here, answered successfully: Lambda must not retry what will never parse.
+        tracing::error!(why = %outcome.why, event = %event.payload, "rejected event (not retried)");
+    } else {
+        tracing::info!(
+            decision = ?outcome.decision,
+            trigger = outcome.trigger.unwrap_or(""),
+            event_digest = outcome.event_digest.as_deref().unwrap_or(""),
+            tag_digest = outcome.tag_digest.as_deref().unwrap_or(""),
+            running = outcome.running.as_deref().unwrap_or(""),
+            task_definition = outcome.task_definition.as_deref().unwrap_or(""),
+            reused = outcome.reused.unwrap_or(false),
+            why = %outcome.why,
+            aws_calls,
+            "reconciled"
+        );
+    }
+    let mut response = serde_json::to_value(&outcome).unwrap_or_default();
     response["aws_calls"] = aws_calls.into();
     Ok(response)
 }

@@ -1,0 +1,228 @@
+//! The events that start a reconcile: ECR image actions on the repository, and the schedule.
+//! An event is only a hint that the tracked tag may have moved: which digest it names does not
+//! matter, what the tag points to when the function runs does (read in `aws`).
+
+use operator_common::events::EcrImageEvent;
+use serde_json::Value;
+
+/// What an event asks of the redeployer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Reconcile: make the service run what the tracked tag points to now.
+    Reconcile(Hint),
+    /// A well-formed event that cannot have moved the tracked tag (another repository, a
+    /// failed action, a delete of another tag): logged, no AWS call.
+    Ignore(String),
+}
+
+/// Which event asked for the reconcile (for the log line; it never decides anything).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// "Scheduled Event" from aws.events: heals lost events.
+    Schedule,
+    /// A push of any tag to the repository (the tracked tag may have been pushed with it).
+    Push { digest: String, tag: String },
+    /// A delete of the tracked tag, or of an image by digest (it may have held the tag).
+    Delete { digest: String, tag: Option<String> },
+}
+
+impl Hint {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Hint::Schedule => "schedule",
+            Hint::Push { .. } => "push",
+            Hint::Delete { .. } => "delete",
+        }
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            Hint::Schedule => None,
+            Hint::Push { digest, .. } | Hint::Delete { digest, .. } => Some(digest),
+        }
+    }
+}
+
+fn str_field<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
+    event.get(name).and_then(Value::as_str)
+}
+
+/// Reads the event. `Err` is a rejection: not an event this function takes (wrong source or
+/// shape). It is decided before any AWS call and is not retried: a malformed event stays
+/// malformed.
+pub fn parse(event: &Value, repository: &str, tag: &str) -> Result<Trigger, String> {
+    let detail_type = str_field(event, "detail-type");
+    let source = str_field(event, "source");
+    match (detail_type, source) {
+        (Some("Scheduled Event"), Some("aws.events")) => Ok(Trigger::Reconcile(Hint::Schedule)),
+        (Some("ECR Image Action"), Some("aws.ecr")) => {
+            let e: EcrImageEvent = serde_json::from_value(event.clone())
+                .map_err(|e| format!("malformed ECR Image Action event: {e}"))?;
+            let d = e.detail;
+            if d.repository_name != repository {
+                return Ok(Trigger::Ignore(format!(
+                    "an image action on {}, not on {repository}",
+                    d.repository_name
+                )));
+            }
+            if d.result != "SUCCESS" {
+                return Ok(Trigger::Ignore(format!(
+                    "an ECR {} with result {}",
+                    d.action_type, d.result
+                )));
+            }
+            match (d.action_type.as_str(), d.image_tag) {
+                ("PUSH", Some(pushed)) => Ok(Trigger::Reconcile(Hint::Push {
+                    digest: d.image_digest,
+                    tag: pushed,
+                })),
+                ("PUSH", None) => Ok(Trigger::Ignore("an untagged push moves no tag".to_string())),
+                ("DELETE", deleted) if deleted.as_deref().is_none_or(|t| t == tag) => {
+                    Ok(Trigger::Reconcile(Hint::Delete {
+                        digest: d.image_digest,
+                        tag: deleted,
+                    }))
+                }
+                ("DELETE", Some(other)) => Ok(Trigger::Ignore(format!(
+                    "a delete of tag {other}, not of the tracked tag {tag}"
+                ))),
+                (other, _) => Ok(Trigger::Ignore(format!(
+                    "an ECR {other} action moves no tag"
+                ))),
+            }
+        }
+        _ => Err(format!(
+            "detail-type {detail_type:?} from source {source:?}: this function takes the \
+             EventBridge \"ECR Image Action\" (aws.ecr) and \"Scheduled Event\" (aws.events) events"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ecr(action: &str, repository: &str, tag: Option<&str>) -> Value {
+        let mut detail = json!({"result": "SUCCESS", "repository-name": repository,
+                                "image-digest": "sha256:a", "action-type": action});
+        if let Some(tag) = tag {
+            detail["image-tag"] = json!(tag);
+        }
+        json!({"version": "0", "id": "1", "detail-type": "ECR Image Action", "source": "aws.ecr",
+               "account": "1", "time": "2026-11-25T00:00:00Z", "region": "us-east-1",
+               "resources": [], "detail": detail})
+    }
+
+    fn parse_it(event: &Value) -> Result<Trigger, String> {
+        parse(event, "sky", "latest")
+    }
+
+    #[test]
+    fn pushes_of_any_tag_and_deletes_of_the_tracked_tag_reconcile() {
+        for (event, hint) in [
+            (
+                ecr("PUSH", "sky", Some("latest")),
+                Hint::Push {
+                    digest: "sha256:a".into(),
+                    tag: "latest".into(),
+                },
+            ),
+            (
+                ecr("PUSH", "sky", Some("v7")),
+                Hint::Push {
+                    digest: "sha256:a".into(),
+                    tag: "v7".into(),
+                },
+            ),
+            (
+                ecr("DELETE", "sky", Some("latest")),
+                Hint::Delete {
+                    digest: "sha256:a".into(),
+                    tag: Some("latest".into()),
+                },
+            ),
+            (
+                ecr("DELETE", "sky", None),
+                Hint::Delete {
+                    digest: "sha256:a".into(),
+                    tag: None,
+                },
+            ),
+        ] {
+            assert_eq!(parse_it(&event), Ok(Trigger::Reconcile(hint)), "{event}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_reconciles() {
+        let event: Value =
+            serde_json::from_str(include_str!("../../../events/redeployer/schedule.json")).unwrap();
+        assert_eq!(parse_it(&event), Ok(Trigger::Reconcile(Hint::Schedule)));
+    }
+
+    #[test]
+    fn the_sample_events_parse_as_their_names_say() {
+        let sample = |name: &str| -> Value {
+            let path = format!(
+                "{}/../../events/redeployer/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let take = |name| parse(&sample(name), "sky-high-booker", "latest");
+        assert!(matches!(
+            take("push.json"),
+            Ok(Trigger::Reconcile(Hint::Push { .. }))
+        ));
+        assert!(matches!(
+            take("push-other-tag.json"),
+            Ok(Trigger::Reconcile(Hint::Push { .. }))
+        ));
+        assert!(matches!(
+            take("delete.json"),
+            Ok(Trigger::Reconcile(Hint::Delete { .. }))
+        ));
+        assert!(matches!(
+            take("storage-class-change.json"),
+            Ok(Trigger::Ignore(_))
+        ));
+    }
+
+    #[test]
+    fn what_cannot_move_the_tag_is_ignored() {
+        for event in [
+            ecr("PUSH", "other", Some("latest")),
+            ecr("PUSH", "sky", None),
+            ecr("DELETE", "sky", Some("v7")),
+            ecr("REPLICATE", "sky", Some("latest")),
+        ] {
+            assert!(
+                matches!(parse_it(&event), Ok(Trigger::Ignore(_))),
+                "{event}"
+            );
+        }
+        let mut failed = ecr("PUSH", "sky", Some("latest"));
+        failed["detail"]["result"] = json!("FAILURE");
+        assert!(matches!(parse_it(&failed), Ok(Trigger::Ignore(why)) if why.contains("FAILURE")));
+    }
+
+    #[test]
+    fn other_shapes_and_sources_are_rejected() {
+        let mut no_digest = ecr("PUSH", "sky", Some("latest"));
+        no_digest["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("image-digest");
+        for event in [
+            no_digest,
+            json!({"hello": "world"}),
+            json!("a string"),
+            json!({"detail-type": "Scheduled Event", "source": "aws.ecr"}),
+            json!({"detail-type": "ECR Image Action", "source": "my.app", "detail": {}}),
+            json!({"source": "aws.cloudwatch", "alarmData": {}}),
+        ] {
+            assert!(parse_it(&event).is_err(), "{event}");
+        }
+    }
+}
