@@ -1,11 +1,11 @@
 //! Reading what the decision needs from ECR and ECS, and carrying out the plan.
 
-use crate::decide::{Image, InUse, References};
+use crate::decide::{media, Image, InUse, Manifest, Manifests, References};
 use crate::error::{AwsContext, PruneError, Result};
 use crate::paging::{collect, collect_all, Page, Pages};
 use crate::settings::PrunerSettings;
 use aws_config::SdkConfig;
-use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_ecr::types::{ImageIdentifier, Tag};
 use aws_sdk_ecs::types::{DesiredStatus, SortOrder};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -13,6 +13,8 @@ use std::future::Future;
 
 /// BatchDeleteImage takes at most 100 image ids per call.
 pub const DELETE_BATCH: usize = 100;
+/// BatchGetImage takes at most 100 image ids per call.
+pub const GET_BATCH: usize = 100;
 /// DescribeTasks takes at most 100 tasks per call.
 const DESCRIBE_TASKS_BATCH: usize = 100;
 
@@ -48,6 +50,9 @@ fn image_of(d: &aws_sdk_ecr::types::ImageDetail) -> Option<Image> {
             .image_pushed_at()
             .and_then(|t| t.to_millis().ok())
             .unwrap_or(i64::MAX),
+        manifest_media_type: d.image_manifest_media_type().map(str::to_string),
+        artifact_media_type: d.artifact_media_type().map(str::to_string),
+        subject: d.subject_manifest_digest().map(str::to_string),
     })
 }
 
@@ -372,6 +377,102 @@ pub async fn read(clients: &Clients, s: &PrunerSettings) -> Result<Observed> {
     Ok(observed)
 }
 
+/// The manifests of `digests`, read with BatchGetImage in calls of at most [`GET_BATCH`] ids.
+/// A manifest that could not be read (gone since, or refused) is left out: the decision then
+/// keeps what it cannot judge. moto names no digest in its failures, so what is missing is
+/// what did not come back.
+pub async fn read_manifests(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    digests: &[String],
+) -> Result<Manifests> {
+    let mut read = Manifests::new();
+    for batch in digests.chunks(GET_BATCH) {
+        let ids = batch
+            .iter()
+            .map(|d| ImageIdentifier::builder().image_digest(d).build())
+            .collect();
+        let out = ecr
+            .batch_get_image()
+            .repository_name(repository)
+            .set_image_ids(Some(ids))
+            .set_accepted_media_types(Some(media::ACCEPTED.map(String::from).to_vec()))
+            .send()
+            .await
+            .context("ecr:BatchGetImage")?;
+        for image in out.images() {
+            let digest = image.image_id().and_then(|i| i.image_digest());
+            let manifest = image.image_manifest().and_then(Manifest::parse);
+            if let (Some(digest), Some(manifest)) = (digest, manifest) {
+                if batch.iter().any(|d| d == digest) {
+                    read.insert(digest.to_string(), manifest);
+                }
+            }
+        }
+        for f in out.failures() {
+            tracing::warn!(
+                digest = f
+                    .image_id()
+                    .and_then(|i| i.image_digest())
+                    .unwrap_or_default(),
+                code = f.failure_code().map(|c| c.as_str()).unwrap_or_default(),
+                reason = f.failure_reason().unwrap_or_default(),
+                "manifest not read"
+            );
+        }
+    }
+    Ok(read)
+}
+
+// ---- The record of the last prune (a tag on the repository) ----
+
+/// When the last completed prune started, from the repository's tag; None when there is no
+/// (readable) record.
+pub async fn last_run_started(
+    ecr: &aws_sdk_ecr::Client,
+    repository_arn: &str,
+) -> Result<Option<i64>> {
+    let out = ecr
+        .list_tags_for_resource()
+        .resource_arn(repository_arn)
+        .send()
+        .await
+        .context("ecr:ListTagsForResource")?;
+    let value = out
+        .tags()
+        .iter()
+        .find(|t| t.key() == crate::gate::LAST_RUN_STARTED_TAG)
+        .map(|t| t.value());
+    let started = value.and_then(crate::gate::parse_time);
+    if let (Some(v), None) = (value, started) {
+        tracing::warn!(value = v, "unreadable record of the last prune: ignored");
+    }
+    Ok(started)
+}
+
+/// Records that a prune which started at `started_millis` completed.
+pub async fn record_run(
+    ecr: &aws_sdk_ecr::Client,
+    repository_arn: &str,
+    started_millis: i64,
+) -> Result<()> {
+    let tag = Tag::builder()
+        .key(crate::gate::LAST_RUN_STARTED_TAG)
+        .value(crate::gate::format_time(started_millis))
+        .build()
+        .map_err(|e| PruneError::Aws {
+            operation: "ecr:TagResource",
+            message: e.to_string(),
+        })?;
+    ecr.tag_resource()
+        .resource_arn(repository_arn)
+        .tags(tag)
+        .send()
+        .await
+        .context("ecr:TagResource")?;
+    Ok(())
+}
+
 // ---- Acting ----
 
 /// What the deletions did.
@@ -379,22 +480,25 @@ pub async fn read(clients: &Clients, s: &PrunerSettings) -> Result<Observed> {
 pub struct Deletion {
     /// The size of each BatchDeleteImage call, in order.
     pub calls: Vec<usize>,
-    /// Images ECR reports deleted.
+    /// Images deleted: asked for and not reported as a failure (moto lists no id for an
+    /// untagged image it deletes, so the answer's imageIds cannot be counted).
     pub deleted: usize,
-    /// Images already gone (ImageNotFound): fine, someone else deleted them.
+    /// Images already gone (ImageNotFound): fine, someone else (or a lost answer's first
+    /// attempt) deleted them.
     pub not_found: usize,
     /// Other failures, `digest: code: reason` (e.g. an image a manifest list references).
     pub failures: Vec<String>,
 }
 
-/// Deletes `digests` in BatchDeleteImage calls of at most [`DELETE_BATCH`] ids.
+/// Deletes the digests of each phase in turn, in BatchDeleteImage calls of at most
+/// [`DELETE_BATCH`] ids that never mix phases (indexes go before the manifests they name).
 pub async fn delete(
     ecr: &aws_sdk_ecr::Client,
     repository: &str,
-    digests: &[String],
+    phases: &[&[String]],
 ) -> Result<Deletion> {
     let mut done = Deletion::default();
-    for batch in digests.chunks(DELETE_BATCH) {
+    for batch in phases.iter().flat_map(|p| p.chunks(DELETE_BATCH)) {
         let ids = batch
             .iter()
             .map(|d| ImageIdentifier::builder().image_digest(d).build())
@@ -407,13 +511,9 @@ pub async fn delete(
             .await
             .context("ecr:BatchDeleteImage")?;
         done.calls.push(batch.len());
-        done.deleted += out
-            .image_ids()
-            .iter()
-            .filter_map(|i| i.image_digest())
-            .collect::<BTreeSet<_>>()
-            .len();
+        let mut failed = 0;
         for f in out.failures() {
+            failed += 1;
             let digest = f
                 .image_id()
                 .and_then(|i| i.image_digest())
@@ -427,6 +527,7 @@ pub async fn delete(
                 )),
             }
         }
+        done.deleted += batch.len().saturating_sub(failed);
     }
     Ok(done)
 }

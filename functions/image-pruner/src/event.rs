@@ -1,58 +1,66 @@
 //! The events that start a prune: the daily EventBridge schedule and the ECR push event.
 
-use crate::error::{PruneError, Result};
 use operator_common::events::EcrImageEvent;
 use serde_json::Value;
 
 /// What an event asks of the pruner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// The daily schedule ("Scheduled Event" from aws.events).
+    /// The daily schedule ("Scheduled Event" from aws.events): always prunes.
     Schedule,
-    /// A successful push to the managed repository.
-    Push { digest: String, tag: Option<String> },
+    /// A successful push to the managed repository. `time_millis` is the event's `time`
+    /// (ms since the Unix epoch; EventBridge stamps it to the second), None when absent.
+    Push {
+        digest: String,
+        tag: Option<String>,
+        time_millis: Option<i64>,
+    },
     /// A well-formed event that is not for this function's repository (or not a successful
     /// push): logged and ignored, no AWS call.
     Ignore(String),
+    /// An event this function does not take, or a malformed one: logged once and answered
+    /// without error, since a retry would fail the same way. No AWS call.
+    Reject(String),
 }
 
 fn str_field<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
     event.get(name).and_then(Value::as_str)
 }
 
-/// Reads the event. Anything but a schedule or an ECR image action is an error, decided
-/// before any AWS call.
-pub fn parse(event: &Value, repository: &str) -> Result<Trigger> {
+/// Reads the event, without any AWS call.
+pub fn parse(event: &Value, repository: &str) -> Trigger {
     let detail_type = str_field(event, "detail-type");
     let source = str_field(event, "source");
     match (detail_type, source) {
-        (Some("Scheduled Event"), Some("aws.events")) => Ok(Trigger::Schedule),
+        (Some("Scheduled Event"), Some("aws.events")) => Trigger::Schedule,
         (Some("ECR Image Action"), Some("aws.ecr")) => {
-            let e: EcrImageEvent = serde_json::from_value(event.clone()).map_err(|e| {
-                PruneError::UnsupportedEvent(format!("malformed ECR Image Action event: {e}"))
-            })?;
+            let e: EcrImageEvent = match serde_json::from_value(event.clone()) {
+                Ok(e) => e,
+                Err(e) => return Trigger::Reject(format!("malformed ECR Image Action event: {e}")),
+            };
             let d = e.detail;
             if d.repository_name != repository {
-                return Ok(Trigger::Ignore(format!(
+                return Trigger::Ignore(format!(
                     "a push to {}, not to {repository}",
                     d.repository_name
-                )));
+                ));
             }
             if d.action_type != "PUSH" || d.result != "SUCCESS" {
-                return Ok(Trigger::Ignore(format!(
+                return Trigger::Ignore(format!(
                     "an ECR {} with result {}, not a successful PUSH",
                     d.action_type, d.result
-                )));
+                ));
             }
-            Ok(Trigger::Push {
+            Trigger::Push {
                 digest: d.image_digest,
                 tag: d.image_tag,
-            })
+                time_millis: e.time.map(|t| t.timestamp_millis()),
+            }
         }
-        _ => Err(PruneError::UnsupportedEvent(format!(
+        _ => Trigger::Reject(format!(
             "detail-type {detail_type:?} from source {source:?}: this function takes the \
              EventBridge \"Scheduled Event\" (aws.events) and \"ECR Image Action\" (aws.ecr) events"
-        ))),
+        )),
     }
 }
 
@@ -69,52 +77,65 @@ mod tests {
     #[test]
     fn the_sample_events_are_accepted() {
         assert_eq!(
-            parse(&sample("schedule.json"), "sky-high-booker").unwrap(),
+            parse(&sample("schedule.json"), "sky-high-booker"),
             Trigger::Schedule
         );
-        match parse(&sample("push.json"), "sky-high-booker").unwrap() {
-            Trigger::Push { digest, tag } => {
+        match parse(&sample("push.json"), "sky-high-booker") {
+            Trigger::Push {
+                digest,
+                tag,
+                time_millis,
+            } => {
                 assert!(digest.starts_with("sha256:"));
                 assert_eq!(tag.as_deref(), Some("latest"));
+                // 2026-11-25T14:54:34Z
+                assert_eq!(time_millis, Some(1_795_618_474_000));
             }
             other => panic!("{other:?}"),
         }
+        let mut untimed = sample("push.json");
+        untimed.as_object_mut().unwrap().remove("time");
+        assert!(matches!(
+            parse(&untimed, "sky-high-booker"),
+            Trigger::Push {
+                time_millis: None,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn a_push_to_another_repository_or_a_delete_is_ignored() {
         let push = sample("push.json");
-        assert!(
-            matches!(parse(&push, "other").unwrap(), Trigger::Ignore(m) if m.contains("other"))
-        );
+        assert!(matches!(parse(&push, "other"), Trigger::Ignore(m) if m.contains("other")));
         let mut delete = push.clone();
         delete["detail"]["action-type"] = "DELETE".into();
         assert!(matches!(
-            parse(&delete, "sky-high-booker").unwrap(),
+            parse(&delete, "sky-high-booker"),
             Trigger::Ignore(_)
         ));
         let mut failed = push;
         failed["detail"]["result"] = "FAILURE".into();
         assert!(matches!(
-            parse(&failed, "sky-high-booker").unwrap(),
+            parse(&failed, "sky-high-booker"),
             Trigger::Ignore(_)
         ));
     }
 
     #[test]
-    fn anything_else_is_an_error() {
+    fn anything_else_is_rejected() {
         for event in [
             json!({}),
             json!({"detail-type": "Scheduled Event", "source": "aws.ecs"}),
             json!({"RequestType": "Create", "ResourceType": "Custom::Repository"}),
             json!({"detail-type": "ECR Image Action", "source": "aws.ecr", "detail": {"result": "SUCCESS"}}),
+            json!({"detail-type": "ECR Image Action", "source": "aws.ecr", "time": "yesterday",
+                   "detail": {"result": "SUCCESS", "repository-name": "sky-high-booker",
+                              "image-digest": "sha256:1", "action-type": "PUSH"}}),
             json!("a string"),
         ] {
             assert!(
-                matches!(
-                    parse(&event, "sky-high-booker"),
-                    Err(PruneError::UnsupportedEvent(_))
-                ),
+                matches!(parse(&event, "sky-high-booker"), Trigger::Reject(_)),
                 "{event}"
             );
         }

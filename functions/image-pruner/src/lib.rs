@@ -8,6 +8,7 @@ pub mod aws;
 pub mod decide;
 pub mod error;
 pub mod event;
+pub mod gate;
 pub mod paging;
 pub mod settings;
 
@@ -15,54 +16,104 @@ use aws::{Clients, Deletion, DELETE_BATCH};
 use decide::{Counts, Policy};
 use error::Result;
 use event::Trigger;
+use gate::Gate;
 use serde::Serialize;
 use serde_json::Value;
 use settings::PrunerSettings;
 
+/// What an invocation decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The repository was pruned (or, in a dry run, the plan logged).
+    #[default]
+    Pruned,
+    /// A push that a prune started after it already covered: no prune.
+    Skipped,
+    /// A well-formed event that is not for this function (another repository, a delete).
+    Ignored,
+    /// A malformed or foreign event: answered without error so that Lambda does not retry it.
+    Rejected,
+}
+
 /// What one invocation did; main adds `aws_calls`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
-    /// "schedule", "push" or "ignored".
+    pub decision: Decision,
+    /// "schedule", "push" or "other".
     pub trigger: String,
-    /// Why an event was ignored.
+    /// Why an event was skipped, ignored or rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ignored: Option<String>,
+    pub reason: Option<String>,
     pub repository: String,
     pub dry_run: bool,
     pub service_found: bool,
+    /// The recorded start of the last completed prune, when it was read (pushes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run_started: Option<String>,
+    /// The start of this prune, recorded on the repository once it completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_run_started: Option<String>,
     /// seen, kept, kept by reason, deleted (planned: in a dry run nothing is deleted).
     #[serde(flatten)]
     pub counts: Counts,
+    /// Manifests read (BatchGetImage) to find indexes' children and referrers' subjects.
+    pub manifests_read: usize,
     /// Time of the pure decision alone.
     pub decision_micros: u64,
     /// What the BatchDeleteImage calls did (sizes of the calls, failures).
     pub deletion: Deletion,
 }
 
-/// Handles one event. `now_millis` is the time of the invocation (ms since the Unix epoch).
+/// Handles one event. `now_millis` is the time the invocation started (ms since the Unix
+/// epoch): it is the prune's recorded start. `invoked_function_arn` names the partition,
+/// region and account of the repository.
 pub async fn handle(
     event: &Value,
     clients: &Clients,
     s: &PrunerSettings,
     now_millis: i64,
+    invoked_function_arn: &str,
 ) -> Result<Outcome> {
     let mut outcome = Outcome {
         repository: s.repository_name.clone(),
         dry_run: s.dry_run,
         ..Outcome::default()
     };
-    match event::parse(event, &s.repository_name)? {
-        Trigger::Ignore(why) => {
-            tracing::info!(reason = %why, "event ignored");
-            outcome.trigger = "ignored".into();
-            outcome.ignored = Some(why);
-            return Ok(outcome);
-        }
-        Trigger::Schedule => outcome.trigger = "schedule".into(),
-        Trigger::Push { digest, tag } => {
-            tracing::info!(%digest, tag = tag.as_deref().unwrap_or(""), "pushed");
-            outcome.trigger = "push".into();
-        }
+    let trigger = event::parse(event, &s.repository_name);
+    outcome.trigger = match &trigger {
+        Trigger::Schedule => "schedule",
+        Trigger::Push { .. } => "push",
+        Trigger::Ignore(_) | Trigger::Reject(_) => "other",
+    }
+    .into();
+    let repository_arn = gate::repository_arn(invoked_function_arn, &s.repository_name);
+    let last_run_started = match (&trigger, &repository_arn) {
+        (Trigger::Push { .. }, Some(arn)) => aws::last_run_started(&clients.ecr, arn).await?,
+        _ => None,
+    };
+    outcome.last_run_started = last_run_started.map(gate::format_time);
+    if let Gate::Skip(why) = gate::gate(&trigger, last_run_started) {
+        outcome.decision = match trigger {
+            Trigger::Reject(_) => {
+                let shown: String = event.to_string().chars().take(1024).collect();
+                tracing::error!(reason = %why, event = %shown, "event rejected: not retried");
+                Decision::Rejected
+            }
+            Trigger::Ignore(_) => {
+                tracing::info!(reason = %why, "event ignored");
+                Decision::Ignored
+            }
+            _ => {
+                tracing::info!(reason = %why, "push skipped");
+                Decision::Skipped
+            }
+        };
+        outcome.reason = Some(why);
+        return Ok(outcome);
+    }
+    if let Trigger::Push { digest, tag, .. } = &trigger {
+        tracing::info!(%digest, tag = tag.as_deref().unwrap_or(""), "pushed");
     }
 
     let observed = aws::read(clients, s).await?;
@@ -86,8 +137,26 @@ pub async fn handle(
     );
 
     let policy = Policy::from(s);
+    let wanted = decide::manifests_to_read(
+        observed.images.clone(),
+        &observed.in_use,
+        &policy,
+        now_millis,
+    );
+    let manifests = if wanted.is_empty() {
+        decide::Manifests::new()
+    } else {
+        aws::read_manifests(&clients.ecr, &s.repository_name, &wanted).await?
+    };
+    outcome.manifests_read = manifests.len();
     let started = std::time::Instant::now();
-    let plan = decide::decide(observed.images, &observed.in_use, &policy, now_millis);
+    let plan = decide::decide(
+        observed.images,
+        &observed.in_use,
+        &policy,
+        now_millis,
+        &manifests,
+    );
     outcome.decision_micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     outcome.counts = plan.counts();
 
@@ -107,7 +176,7 @@ pub async fn handle(
             tracing::info!(batch = i + 1, of = batches, digests = ?batch, "dry run: would delete");
         }
     } else if !plan.delete.is_empty() {
-        let result = aws::delete(&clients.ecr, &s.repository_name, &plan.delete).await;
+        let result = aws::delete(&clients.ecr, &s.repository_name, &plan.delete_phases()).await;
         match result {
             Ok(d) => outcome.deletion = d,
             Err(e) => {
@@ -121,6 +190,13 @@ pub async fn handle(
         outcome.counts.deleted = outcome.deletion.deleted + outcome.deletion.not_found;
     }
 
+    if !s.dry_run {
+        if let Some(arn) = &repository_arn {
+            aws::record_run(&clients.ecr, arn, now_millis).await?;
+            outcome.recorded_run_started = Some(gate::format_time(now_millis));
+        }
+    }
+
     let c = &outcome.counts;
     tracing::info!(
         seen = c.seen,
@@ -129,6 +205,10 @@ pub async fn handle(
         kept_newest = c.kept_newest,
         kept_protected = c.kept_protected,
         kept_recent_untagged = c.kept_recent_untagged,
+        kept_platform_of_kept = c.kept_platform_of_kept,
+        kept_referrer = c.kept_referrer,
+        kept_unread_manifest = c.kept_unread_manifest,
+        manifests_read = outcome.manifests_read,
         deleted = c.deleted,
         delete_calls = outcome.deletion.calls.len(),
         failed = outcome.deletion.failures.len(),
