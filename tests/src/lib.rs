@@ -10,5 +10,6 @@ pub mod response_url;
 pub mod runtime_api;
 pub mod scenarios;
 pub mod stack;
+pub mod strict;
 pub mod template;
 pub mod world;

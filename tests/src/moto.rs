@@ -1,5 +1,5 @@
-//! The local AWS: moto server on 127.0.0.1. Uses `MOTO_URL` when set (the Makefile starts one
-//! for a whole run); otherwise starts one for this process, which dies with it.
+//! The local AWS: moto server on 127.0.0.1 behind the strict layer (`crate::strict`). Uses
+//! `MOTO_URL` when set; otherwise starts moto for this process, which dies with it.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::{Credentials, SharedCredentialsProvider};
@@ -82,8 +82,15 @@ pub fn sdk_config(endpoint: &str) -> SdkConfig {
         .build()
 }
 
-/// The moto endpoint, ready: the first ECS call takes seconds, so readiness is a real call.
+/// The local AWS every test, function and the demo talks to: the strict layer's proxy in
+/// front of moto (one per process).
 pub async fn endpoint() -> &'static str {
+    crate::strict::start(backend().await)
+}
+
+/// moto itself, ready (the first ECS call takes seconds, so readiness is a real call). Only
+/// the strict layer and the harness's own look-ups behind it talk to moto directly.
+pub async fn backend() -> &'static str {
     MOTO.get_or_init(|| async {
         let url = std::env::var("MOTO_URL").unwrap_or_else(|_| spawn_moto());
         let ecs = aws_sdk_ecs::Client::new(&sdk_config(&url));
