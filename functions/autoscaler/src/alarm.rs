@@ -8,7 +8,6 @@
 //! covers the first shape and requires fields this function does not use (timestamps as dates,
 //! `period`), which would turn a harmless difference into a failed invocation.
 
-use crate::error::AutoscalerError;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -186,8 +185,13 @@ struct ReasonData {
     threshold: Option<f64>,
 }
 
-fn malformed(what: impl Into<String>) -> AutoscalerError {
-    AutoscalerError::Malformed(what.into())
+/// The event is not a CloudWatch alarm state change, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed alarm event: {0}")]
+pub struct Malformed(pub String);
+
+fn malformed(what: impl Into<String>) -> Malformed {
+    Malformed(what.into())
 }
 
 fn reason_data(raw: Option<&Value>) -> ReasonData {
@@ -209,7 +213,7 @@ fn direction_from_reason(reason: &str) -> Option<Direction> {
     }
 }
 
-fn check_source(source: Option<&str>) -> Result<(), AutoscalerError> {
+fn check_source(source: Option<&str>) -> Result<(), Malformed> {
     match source {
         None | Some("aws.cloudwatch") => Ok(()),
         Some(other) => Err(malformed(format!(
@@ -218,8 +222,8 @@ fn check_source(source: Option<&str>) -> Result<(), AutoscalerError> {
     }
 }
 
-/// Parses either shape. Anything else is [`AutoscalerError::Malformed`], with what is wrong.
-pub fn parse(event: &Value) -> Result<AlarmChange, AutoscalerError> {
+/// Parses either shape. Anything else is [`Malformed`], with what is wrong.
+pub fn parse(event: &Value) -> Result<AlarmChange, Malformed> {
     let Some(object) = event.as_object() else {
         return Err(malformed("the event is not a JSON object"));
     };
@@ -430,7 +434,7 @@ mod tests {
             (json!({"alarmData": "nope"}), "alarm action payload"),
         ] {
             let e = parse(&event).unwrap_err();
-            assert!(matches!(e, AutoscalerError::Malformed(_)));
+            assert!(e.to_string().starts_with("malformed alarm event"));
             assert!(
                 e.to_string().contains(expect),
                 "{e} should mention {expect}"

@@ -1,18 +1,33 @@
-//! Reading what the decision needs and carrying it out: ECS, Application Auto Scaling and
-//! CloudWatch. Common path (scale-out): DescribeServices (with tags) and DescribeScalableTargets
-//! in parallel, then UpdateService and TagResource: 4 calls. A scale-in that nothing else
-//! refuses also reads the alarms in ALARM (DescribeAlarms); an alarm whose payload does not
-//! tell high from low costs one more DescribeAlarms for its configuration.
+//! Reading what the decision needs and carrying out its writes: ECS, Application Auto Scaling
+//! and CloudWatch.
+//!
+//! Every reconcile reads, in parallel: DescribeServices (with tags: the record),
+//! DescribeScalableTargets (the bounds) and DescribeAlarmsForMetric for CPUUtilization and for
+//! MemoryUtilization (the service's alarms): 4 calls. Only before a scaling, DescribeScalingActivities
+//! (target tracking's last change). A scaling then writes TagResource (the intent),
+//! UpdateService, TagResource (done): 8 calls in all.
+//!
+//! Why DescribeAlarmsForMetric and not DescribeAlarms: DescribeAlarms cannot filter by metric or
+//! dimension (only by name, name prefix, state, action prefix), so finding this service's alarms
+//! would mean paging through every alarm of the account and region (100 per page) and filtering
+//! here. DescribeAlarmsForMetric takes the namespace, metric name and the exact dimension set
+//! (ClusterName, ServiceName) and answers only this service's alarms on that metric, in every
+//! state, target tracking's own included, without paging: two calls whatever the account
+//! holds. Its cost: IAM grants it on `*` only (it has no resource type), where DescribeAlarms
+//! took `alarm:*`, which is no narrower for a search. It does not return metric-math alarms.
 
 use crate::alarm::Direction;
-use crate::decide::{last_scaling, Bounds, Metric, Observed, ServiceView};
-use crate::error::{AwsContext, Result};
+use crate::decide::{AlarmView, Bounds, Metric, Observed, ServiceView, Write};
+use crate::error::{AutoscalerError, AwsContext, Result};
 use crate::settings::Settings;
 use aws_config::SdkConfig;
 use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::builders::DescribeScalableTargetsFluentBuilder;
-use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
-use aws_sdk_cloudwatch::operation::describe_alarms::builders::DescribeAlarmsFluentBuilder;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_applicationautoscaling::operation::describe_scaling_activities::builders::DescribeScalingActivitiesFluentBuilder;
+use aws_sdk_applicationautoscaling::types::{
+    ScalableDimension, ScalingActivity, ScalingActivityStatusCode, ServiceNamespace,
+};
+use aws_sdk_cloudwatch::operation::describe_alarms_for_metric::builders::DescribeAlarmsForMetricFluentBuilder;
+use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm, StateValue};
 use aws_sdk_ecs::operation::describe_services::builders::DescribeServicesFluentBuilder;
 use aws_sdk_ecs::operation::tag_resource::builders::TagResourceFluentBuilder;
 use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
@@ -56,17 +71,34 @@ pub fn describe_scalable_target(
         .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
 }
 
-pub fn describe_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str) -> DescribeAlarmsFluentBuilder {
-    cw.describe_alarms()
-        .alarm_names(name)
-        .alarm_types(AlarmType::MetricAlarm)
+/// The activities Application Auto Scaling ran on the service, newest first; the newest few
+/// are enough (moto has no DescribeScalingActivities: this request is unit-tested, and the
+/// harness answers it).
+pub const ACTIVITIES_READ: i32 = 10;
+
+pub fn describe_scaling_activities(
+    scaling: &aws_sdk_applicationautoscaling::Client,
+    s: &Settings,
+) -> DescribeScalingActivitiesFluentBuilder {
+    scaling
+        .describe_scaling_activities()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(s.scaling_resource_id())
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .max_results(ACTIVITIES_READ)
 }
 
-pub fn describe_alarms_in_alarm(cw: &aws_sdk_cloudwatch::Client) -> DescribeAlarmsFluentBuilder {
-    cw.describe_alarms()
-        .state_value(StateValue::Alarm)
-        .alarm_types(AlarmType::MetricAlarm)
-        .max_records(100)
+pub fn describe_alarms_for_metric(
+    cw: &aws_sdk_cloudwatch::Client,
+    s: &Settings,
+    metric: Metric,
+) -> DescribeAlarmsForMetricFluentBuilder {
+    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+    cw.describe_alarms_for_metric()
+        .namespace("AWS/ECS")
+        .metric_name(metric.name())
+        .dimensions(dimension("ClusterName", &s.cluster))
+        .dimensions(dimension("ServiceName", &s.service))
 }
 
 pub fn update_service(
@@ -101,33 +133,82 @@ pub fn deployment_in_progress(deployments: &[Deployment]) -> bool {
             .any(|d| d.rollout_state().is_some_and(|r| r.as_str() != "COMPLETED"))
 }
 
-/// Whether an alarm (namespace, metric, dimensions, operator) is a high alarm of this service.
-pub fn is_high_alarm_of(
-    s: &Settings,
-    namespace: Option<&str>,
-    metric: Option<&str>,
-    dimensions: &[(&str, &str)],
-    comparison: Option<&str>,
-) -> bool {
-    let dim = |k: &str| dimensions.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    namespace == Some("AWS/ECS")
-        && metric.and_then(Metric::from_name).is_some()
-        && dim("ClusterName") == Some(s.cluster.as_str())
-        && dim("ServiceName") == Some(s.service.as_str())
-        && comparison.and_then(Direction::from_comparison) == Some(Direction::High)
+/// The deployments' createdAt and updatedAt: ECS updates the PRIMARY deployment when the desired
+/// count changes, so these also see a count set by hand or by a stack update.
+pub fn deployment_times(deployments: &[Deployment]) -> Vec<i64> {
+    deployments
+        .iter()
+        .flat_map(|d| [d.created_at(), d.updated_at()])
+        .flatten()
+        .map(|t| t.secs())
+        .collect()
 }
 
-/// The alarm's direction from its configuration, when the payload did not tell.
-pub async fn alarm_direction(clients: &Clients, name: &str) -> Result<Option<Direction>> {
-    let out = describe_alarm(&clients.cloudwatch, name)
-        .send()
-        .await
-        .context("cloudwatch:DescribeAlarms")?;
-    Ok(out
-        .metric_alarms()
-        .first()
-        .and_then(|a| a.comparison_operator())
-        .and_then(|c| Direction::from_comparison(c.as_str())))
+/// When target tracking last changed the count: its newest activity that did (Successful) or is
+/// doing it (Pending, InProgress); failed, unfulfilled and overridden ones changed nothing.
+pub fn target_tracking_changed_at(activities: &[ScalingActivity]) -> Option<i64> {
+    activities
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.status_code(),
+                ScalingActivityStatusCode::Successful
+                    | ScalingActivityStatusCode::InProgress
+                    | ScalingActivityStatusCode::Pending
+            )
+        })
+        .map(|a| {
+            a.end_time().map_or(a.start_time().secs(), |e| {
+                e.secs().max(a.start_time().secs())
+            })
+        })
+        .max()
+}
+
+/// The highest of `recentDatapoints` in an alarm's StateReasonData (a JSON document).
+pub fn highest_datapoint(reason_data: &str) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_str(reason_data).ok()?;
+    v.get("recentDatapoints")?
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .filter(|v| v.is_finite())
+        .reduce(f64::max)
+}
+
+/// One of the service's alarms as the decision sees it; None for an alarm that is not a
+/// threshold alarm on this service's CPU or memory (another dimension set, an anomaly band).
+pub fn alarm_view(s: &Settings, a: &MetricAlarm) -> Option<AlarmView> {
+    let dims: Vec<(&str, &str)> = a
+        .dimensions()
+        .iter()
+        .filter_map(|d| Some((d.name()?, d.value()?)))
+        .collect();
+    let dim = |k: &str| dims.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    if a.namespace() != Some("AWS/ECS")
+        || dims.len() != 2
+        || dim("ClusterName") != Some(s.cluster.as_str())
+        || dim("ServiceName") != Some(s.service.as_str())
+    {
+        return None;
+    }
+    Some(AlarmView {
+        name: a.alarm_name()?.to_string(),
+        metric: Metric::from_name(a.metric_name()?)?,
+        direction: Direction::from_comparison(a.comparison_operator()?.as_str())?,
+        in_alarm: a.state_value() == Some(&StateValue::Alarm),
+        changed_at: a
+            .state_transitioned_timestamp()
+            .or(a.state_updated_timestamp())
+            .map_or(0, |t| t.secs()),
+        value: a.state_reason_data().and_then(highest_datapoint),
+        threshold: a.threshold().filter(|t| t.is_finite()),
+        managed: a
+            .alarm_actions()
+            .iter()
+            .any(|arn| arn.contains(":autoscaling:") && arn.contains(":scalingPolicy:")),
+        actions_enabled: a.actions_enabled().unwrap_or(true),
+    })
 }
 
 async fn read_service(clients: &Clients, s: &Settings) -> Result<Option<ServiceView>> {
@@ -141,17 +222,22 @@ async fn read_service(clients: &Clients, s: &Settings) -> Result<Option<ServiceV
         }
         Err(e) => return Err(e).context("ecs:DescribeServices"),
     };
-    Ok(out.services().first().map(|svc| ServiceView {
-        arn: svc.service_arn().unwrap_or_default().to_string(),
-        status: svc.status().unwrap_or_default().to_string(),
-        desired: svc.desired_count(),
-        running: svc.running_count(),
-        deployment_in_progress: deployment_in_progress(svc.deployments()),
-        last: last_scaling(
+    Ok(out.services().first().map(|svc| {
+        let (record, last) = crate::record::read(
             svc.tags()
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value()?))),
-        ),
+        );
+        ServiceView {
+            arn: svc.service_arn().unwrap_or_default().to_string(),
+            status: svc.status().unwrap_or_default().to_string(),
+            desired: svc.desired_count(),
+            running: svc.running_count(),
+            deployment_in_progress: deployment_in_progress(svc.deployments()),
+            deployment_times: deployment_times(svc.deployments()),
+            record,
+            last,
+        }
     }))
 }
 
@@ -175,66 +261,82 @@ async fn read_bounds(clients: &Clients, s: &Settings) -> Result<Option<Bounds>> 
     }))
 }
 
-async fn read_high_alarms(clients: &Clients, s: &Settings) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut pages = describe_alarms_in_alarm(&clients.cloudwatch)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.context("cloudwatch:DescribeAlarms")?;
-        for a in page.metric_alarms() {
-            let dims: Vec<(&str, &str)> = a
-                .dimensions()
-                .iter()
-                .filter_map(|d| Some((d.name()?, d.value()?)))
-                .collect();
-            if is_high_alarm_of(
-                s,
-                a.namespace(),
-                a.metric_name(),
-                &dims,
-                a.comparison_operator().map(|c| c.as_str()),
-            ) {
-                names.push(a.alarm_name().unwrap_or_default().to_string());
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
+async fn read_alarms(clients: &Clients, s: &Settings, metric: Metric) -> Result<Vec<AlarmView>> {
+    let out = describe_alarms_for_metric(&clients.cloudwatch, s, metric)
+        .send()
+        .await
+        .context("cloudwatch:DescribeAlarmsForMetric")?;
+    Ok(out
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| alarm_view(s, a))
+        .filter(|a| a.metric == metric)
+        .collect())
 }
 
-/// The service (with its tags) and its scalable target, read in parallel.
+/// The service (with its record), its scalable target and its alarms, read in parallel.
 pub async fn read(clients: &Clients, s: &Settings) -> Result<Observed> {
-    let (service, bounds) = tokio::join!(read_service(clients, s), read_bounds(clients, s));
+    let (service, bounds, cpu, memory) = tokio::join!(
+        read_service(clients, s),
+        read_bounds(clients, s),
+        read_alarms(clients, s, Metric::Cpu),
+        read_alarms(clients, s, Metric::Memory),
+    );
+    let mut alarms = cpu?;
+    alarms.extend(memory?);
     Ok(Observed {
         service: service?,
         bounds: bounds?,
-        high_alarms_in_alarm: Vec::new(),
+        alarms,
+        target_tracking_changed_at: None,
     })
 }
 
-/// This service's high alarms now in ALARM (read only before a scale-in).
-pub async fn high_alarms_in_alarm(clients: &Clients, s: &Settings) -> Result<Vec<String>> {
-    read_high_alarms(clients, s).await
+/// When target tracking last changed the service's count (read only before a scaling).
+pub async fn read_target_tracking(clients: &Clients, s: &Settings) -> Result<Option<i64>> {
+    let out = describe_scaling_activities(&clients.scaling, s)
+        .send()
+        .await
+        .context("application-autoscaling:DescribeScalingActivities")?;
+    Ok(target_tracking_changed_at(out.scaling_activities()))
 }
 
-/// Sets the desired count, then remembers it in the service's tags. In this order: a failed
-/// UpdateService leaves no false memory (no cooldown for a change that did not happen).
+/// Carries out the writes in order; the first failure stops them. A failure after the count
+/// was set is [`AutoscalerError::RecordNotFinished`]; a failed UpdateService is a plain
+/// [`AutoscalerError::AwsCallFailed`] (it may or may not have happened: the retry reads the count).
 pub async fn act(
     clients: &Clients,
     s: &Settings,
     service_arn: &str,
-    to: i32,
-    tags: &[(String, String)],
+    writes: &[Write],
 ) -> Result<()> {
-    update_service(&clients.ecs, s, to)
-        .send()
-        .await
-        .context("ecs:UpdateService")?;
-    tag_service(&clients.ecs, service_arn, tags)
-        .send()
-        .await
-        .context("ecs:TagResource")?;
+    let mut set = None;
+    for w in writes {
+        let result = match w {
+            Write::Tags(tags) => tag_service(&clients.ecs, service_arn, tags)
+                .send()
+                .await
+                .map(|_| ())
+                .context("ecs:TagResource"),
+            Write::Desired(n) => update_service(&clients.ecs, s, *n)
+                .send()
+                .await
+                .map(|_| set = Some(*n))
+                .context("ecs:UpdateService"),
+        };
+        if let Err(e) = result {
+            return Err(match (e, set) {
+                (AutoscalerError::AwsCallFailed { operation, message }, Some(to)) => {
+                    AutoscalerError::RecordNotFinished {
+                        to,
+                        operation,
+                        message,
+                    }
+                }
+                (e, _) => e,
+            });
+        }
+    }
     Ok(())
 }
 
@@ -243,6 +345,7 @@ mod tests {
     use super::*;
     use aws_config::{BehaviorVersion, Region};
     use aws_sdk_ecs::types::DeploymentRolloutState;
+    use aws_smithy_types::DateTime;
 
     fn offline() -> Clients {
         Clients::new(
@@ -276,7 +379,7 @@ mod tests {
         assert_eq!(
             r.include(),
             [ServiceField::Tags],
-            "tags carry the memory: no extra call"
+            "tags carry the record: no extra call"
         );
         let r = describe_scalable_target(&c.scaling, &s)
             .as_input()
@@ -299,7 +402,7 @@ mod tests {
             (Some("sky"), Some("web"), Some(4))
         );
         assert_eq!(r.task_definition(), None, "only the count changes");
-        assert_eq!(r.deployment_configuration(), None);
+        assert_eq!(r.force_new_deployment(), None);
         let tags = vec![("k".to_string(), "v".to_string())];
         let r = tag_service(&c.ecs, "arn:svc", &tags)
             .as_input()
@@ -308,19 +411,173 @@ mod tests {
             .unwrap();
         assert_eq!(r.resource_arn(), Some("arn:svc"));
         assert_eq!(r.tags()[0].key(), Some("k"));
-        let r = describe_alarms_in_alarm(&c.cloudwatch)
+    }
+
+    #[test]
+    fn the_alarms_are_asked_for_by_metric_and_this_services_dimensions() {
+        let c = offline();
+        let s = settings();
+        for metric in Metric::ALL {
+            let r = describe_alarms_for_metric(&c.cloudwatch, &s, metric)
+                .as_input()
+                .clone()
+                .build()
+                .unwrap();
+            assert_eq!(r.namespace(), Some("AWS/ECS"));
+            assert_eq!(r.metric_name(), Some(metric.name()));
+            let dims: Vec<(&str, &str)> = r
+                .dimensions()
+                .iter()
+                .map(|d| (d.name().unwrap(), d.value().unwrap()))
+                .collect();
+            assert_eq!(dims, [("ClusterName", "sky"), ("ServiceName", "web")]);
+            assert_eq!(r.statistic(), None, "every statistic");
+            assert_eq!(r.period(), None, "every period");
+        }
+    }
+
+    #[test]
+    fn target_trackings_activities_are_asked_for_this_service_only() {
+        let r = describe_scaling_activities(&offline().scaling, &settings())
             .as_input()
             .clone()
             .build()
             .unwrap();
-        assert_eq!(r.state_value(), Some(&StateValue::Alarm));
-        assert_eq!(r.alarm_types(), [AlarmType::MetricAlarm]);
-        let r = describe_alarm(&c.cloudwatch, "sky-cpu-high")
-            .as_input()
-            .clone()
+        assert_eq!(r.service_namespace(), Some(&ServiceNamespace::Ecs));
+        assert_eq!(r.resource_id(), Some("service/sky/web"));
+        assert_eq!(
+            r.scalable_dimension(),
+            Some(&ScalableDimension::EcsServiceDesiredCount)
+        );
+        assert_eq!(r.max_results(), Some(ACTIVITIES_READ));
+        assert_eq!(
+            r.include_not_scaled_activities(),
+            None,
+            "not-scaled activities changed nothing"
+        );
+    }
+
+    fn activity(
+        status: ScalingActivityStatusCode,
+        start: i64,
+        end: Option<i64>,
+    ) -> ScalingActivity {
+        ScalingActivity::builder()
+            .activity_id("a")
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id("service/sky/web")
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .description("Setting desired count to 3.")
+            .cause("monitor alarm TargetTracking-service/sky/web-AlarmHigh-1 in state ALARM triggered policy cpu")
+            .start_time(DateTime::from_secs(start))
+            .set_end_time(end.map(DateTime::from_secs))
+            .status_code(status)
             .build()
-            .unwrap();
-        assert_eq!(r.alarm_names(), ["sky-cpu-high"]);
+            .unwrap()
+    }
+
+    #[test]
+    fn only_activities_that_change_the_count_count() {
+        use ScalingActivityStatusCode as S;
+        assert_eq!(target_tracking_changed_at(&[]), None);
+        assert_eq!(
+            target_tracking_changed_at(&[
+                activity(S::Successful, 100, Some(130)),
+                activity(S::Failed, 500, Some(510)),
+                activity(S::Unfulfilled, 600, None),
+                activity(S::Overridden, 700, None),
+                activity(S::InProgress, 200, None),
+            ]),
+            Some(200)
+        );
+        assert_eq!(
+            target_tracking_changed_at(&[activity(S::Successful, 100, Some(130))]),
+            Some(130)
+        );
+    }
+
+    fn alarm(
+        name: &str,
+        operator: &str,
+        dims: &[(&str, &str)],
+    ) -> aws_sdk_cloudwatch::types::builders::MetricAlarmBuilder {
+        let mut b = MetricAlarm::builder()
+            .alarm_name(name)
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            .comparison_operator(operator.into())
+            .threshold(85.0)
+            .state_value(StateValue::Alarm)
+            .state_transitioned_timestamp(DateTime::from_secs(1_000))
+            .state_updated_timestamp(DateTime::from_secs(2_000))
+            .state_reason_data(
+                r#"{"version":"1.0","recentDatapoints":[88.2,93.5],"threshold":85.0}"#,
+            );
+        for (n, v) in dims {
+            b = b.dimensions(Dimension::builder().name(*n).value(*v).build());
+        }
+        b
+    }
+
+    #[test]
+    fn alarms_are_read_as_the_decision_sees_them() {
+        let s = settings();
+        let ours = [("ClusterName", "sky"), ("ServiceName", "web")];
+        let v = alarm_view(
+            &s,
+            &alarm("web-cpu-high", "GreaterThanThreshold", &ours).build(),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            AlarmView {
+                name: "web-cpu-high".into(),
+                metric: Metric::Cpu,
+                direction: Direction::High,
+                in_alarm: true,
+                changed_at: 1_000,
+                value: Some(93.5),
+                threshold: Some(85.0),
+                managed: false,
+                actions_enabled: true,
+            }
+        );
+        let tt = alarm("TargetTracking-service/sky/web-AlarmHigh-1", "GreaterThanThreshold", &ours)
+            .alarm_actions("arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:1:resource/ecs/service/sky/web:policyName/cpu")
+            .actions_enabled(true)
+            .build();
+        assert!(alarm_view(&s, &tt).unwrap().managed);
+        let low = alarm("web-cpu-low", "LessThanOrEqualToThreshold", &ours)
+            .state_value(StateValue::Ok)
+            .actions_enabled(false)
+            .build();
+        let low = alarm_view(&s, &low).unwrap();
+        assert_eq!(
+            (low.direction, low.in_alarm, low.actions_enabled),
+            (Direction::Low, false, false)
+        );
+        for other in [
+            alarm(
+                "x",
+                "GreaterThanThreshold",
+                &[("ClusterName", "sky"), ("ServiceName", "api")],
+            ),
+            alarm(
+                "x",
+                "GreaterThanThreshold",
+                &[
+                    ("ClusterName", "sky"),
+                    ("ServiceName", "web"),
+                    ("TaskDefinitionFamily", "web"),
+                ],
+            ),
+            alarm("x", "GreaterThanUpperThreshold", &ours),
+            alarm("x", "GreaterThanThreshold", &ours).namespace("AWS/EC2"),
+        ] {
+            assert_eq!(alarm_view(&s, &other.build()), None);
+        }
+        assert_eq!(highest_datapoint("not json"), None);
+        assert_eq!(highest_datapoint(r#"{"recentDatapoints":[]}"#), None);
     }
 
     #[test]
@@ -329,6 +586,8 @@ mod tests {
             Deployment::builder()
                 .status("PRIMARY")
                 .set_rollout_state(state)
+                .created_at(DateTime::from_secs(10))
+                .updated_at(DateTime::from_secs(20))
                 .build()
         };
         assert!(!deployment_in_progress(&[d(Some(
@@ -342,46 +601,6 @@ mod tests {
             d(Some(DeploymentRolloutState::Completed)),
             d(None)
         ]));
-    }
-
-    #[test]
-    fn high_alarms_are_this_services_cpu_or_memory_above_a_threshold() {
-        let s = settings();
-        let dims = [("ClusterName", "sky"), ("ServiceName", "web")];
-        assert!(is_high_alarm_of(
-            &s,
-            Some("AWS/ECS"),
-            Some("CPUUtilization"),
-            &dims,
-            Some("GreaterThanThreshold")
-        ));
-        assert!(is_high_alarm_of(
-            &s,
-            Some("AWS/ECS"),
-            Some("MemoryUtilization"),
-            &dims,
-            Some("GreaterThanOrEqualToThreshold")
-        ));
-        assert!(!is_high_alarm_of(
-            &s,
-            Some("AWS/ECS"),
-            Some("CPUUtilization"),
-            &dims,
-            Some("LessThanThreshold")
-        ));
-        assert!(!is_high_alarm_of(
-            &s,
-            Some("AWS/ECS"),
-            Some("CPUUtilization"),
-            &[("ClusterName", "sky"), ("ServiceName", "api")],
-            Some("GreaterThanThreshold")
-        ));
-        assert!(!is_high_alarm_of(
-            &s,
-            Some("AWS/EC2"),
-            Some("CPUUtilization"),
-            &dims,
-            Some("GreaterThanThreshold")
-        ));
+        assert_eq!(deployment_times(&[d(None)]), [10, 20]);
     }
 }

@@ -1,18 +1,18 @@
-//! The pure decision: (alarm change, what AWS has, settings, now) → scale or not, and why.
-//! No I/O, no clock: `now` is passed in (seconds since the epoch).
+//! The pure decision: (what AWS has now, settings, now) → scale, finish the record, or nothing,
+//! and why. No I/O, no clock: `now` and every time are seconds since the epoch.
+//!
+//! Every trigger (the minute schedule, an alarm's own action, an EventBridge alarm event) runs the
+//! same reconcile: each of the service's alarms now in ALARM is treated as if it had just fired.
 
 use crate::alarm::{AlarmChange, AlarmState, Direction};
+use crate::record::{
+    record_tags, Cause, LastScaling, Record, TAG_LAST_DIRECTION, TAG_LAST_SCALED_AT,
+};
 use crate::settings::Settings;
 use serde::Serialize;
 
 pub const CPU_METRIC: &str = "CPUUtilization";
 pub const MEMORY_METRIC: &str = "MemoryUtilization";
-
-/// The service's memory, kept in tags on the ECS service (survives cold starts, readable by a
-/// person in the console): when it last scaled, which way, and the decision in words.
-pub const TAG_LAST_SCALED_AT: &str = "skyhigh:autoscaler:last-scaled-at";
-pub const TAG_LAST_DIRECTION: &str = "skyhigh:autoscaler:last-direction";
-pub const TAG_LAST_DECISION: &str = "skyhigh:autoscaler:last-decision";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Metric {
@@ -21,6 +21,8 @@ pub enum Metric {
 }
 
 impl Metric {
+    pub const ALL: [Metric; 2] = [Metric::Cpu, Metric::Memory];
+
     pub fn from_name(name: &str) -> Option<Metric> {
         match name {
             CPU_METRIC => Some(Metric::Cpu),
@@ -44,94 +46,50 @@ impl Metric {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Action {
-    None,
-    Scale { from: i32, to: i32 },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    pub action: Action,
-    pub why: String,
-}
-
-impl Decision {
-    fn none(why: impl Into<String>) -> Decision {
-        Decision {
-            action: Action::None,
-            why: why.into(),
-        }
-    }
-}
-
-/// Whether an alarm change concerns this service, before anything is read from AWS.
+/// One of the service's alarms (AWS/ECS CPUUtilization or MemoryUtilization, dimensions
+/// ClusterName and ServiceName of this service), as CloudWatch describes it now.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Triage {
-    /// Not this service's alarm, or not a change to ALARM: nothing to read, nothing to do.
-    Skip(Decision),
-    /// This service's CPU or memory alarm went to ALARM. `direction` is None when the payload
-    /// does not tell high from low: the alarm's configuration must be read.
-    Ours {
-        metric: Metric,
-        direction: Option<Direction>,
-    },
-}
-
-pub fn triage(change: &AlarmChange, settings: &Settings) -> Triage {
-    let Some(m) = &change.metric else {
-        return Triage::Skip(Decision::none(format!(
-            "ignored: alarm {} does not watch a single metric",
-            change.alarm_name
-        )));
-    };
-    let dim = |k: &str| m.dimensions.get(k).map(String::as_str);
-    let metric = Metric::from_name(&m.name);
-    let ours = m.namespace.as_deref() == Some("AWS/ECS")
-        && dim("ClusterName") == Some(settings.cluster.as_str())
-        && dim("ServiceName") == Some(settings.service.as_str());
-    let (true, Some(metric)) = (ours, metric) else {
-        return Triage::Skip(Decision::none(format!(
-            "ignored: alarm {} watches {}/{} of ClusterName={} ServiceName={}, not CPUUtilization or MemoryUtilization of service {}/{}",
-            change.alarm_name,
-            m.namespace.as_deref().unwrap_or("?"),
-            m.name,
-            dim("ClusterName").unwrap_or("?"),
-            dim("ServiceName").unwrap_or("?"),
-            settings.cluster,
-            settings.service
-        )));
-    };
-    if change.state != AlarmState::Alarm {
-        return Triage::Skip(Decision::none(format!(
-            "alarm went to {}: no action",
-            change.state.as_str()
-        )));
-    }
-    Triage::Ours {
-        metric,
-        direction: change.comparison,
-    }
-}
-
-/// What the alarm says, once its direction is known.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Signal {
-    pub alarm: String,
+pub struct AlarmView {
+    pub name: String,
     pub metric: Metric,
     pub direction: Direction,
-    /// Highest recent datapoint, if the payload carried it.
+    pub in_alarm: bool,
+    /// When its state last changed (StateTransitionedTimestamp).
+    pub changed_at: i64,
+    /// The highest datapoint of that change (`StateReasonData.recentDatapoints`).
     pub value: Option<f64>,
     pub threshold: Option<f64>,
+    /// Target tracking's own alarm (its action is an Application Auto Scaling policy): it tells
+    /// the load, but target tracking acts on it, so this function does not.
+    pub managed: bool,
+    /// A person disabled its actions: it tells the load, nothing acts on it.
+    pub actions_enabled: bool,
 }
 
-/// The last scaling, from the service's tags.
+impl AlarmView {
+    fn acts(&self) -> bool {
+        self.in_alarm && !self.managed && self.actions_enabled
+    }
+}
+
+/// Who last changed the desired count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangedBy {
+    /// This function (its record).
+    ThisFunction,
+    /// A deployment of the service (its createdAt / updatedAt).
+    Deployment,
+    /// Application Auto Scaling (target tracking's scaling activities).
+    TargetTracking,
+}
+
+/// A change of the desired count; `direction` None when it is not known (anyone but us).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastScaling {
-    /// Seconds since the epoch.
+pub struct Change {
     pub at: i64,
-    pub direction: Direction,
+    pub direction: Option<Direction>,
+    pub by: ChangedBy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +101,9 @@ pub struct ServiceView {
     pub running: i32,
     /// More than one deployment, or the PRIMARY one not COMPLETED.
     pub deployment_in_progress: bool,
+    /// The deployments' createdAt and updatedAt.
+    pub deployment_times: Vec<i64>,
+    pub record: Option<Record>,
     pub last: Option<LastScaling>,
 }
 
@@ -156,13 +117,89 @@ pub struct Bounds {
 }
 
 /// What the decision reads from AWS.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
     pub service: Option<ServiceView>,
     pub bounds: Option<Bounds>,
-    /// Names of this service's high (GreaterThan*) CPU/memory alarms now in ALARM, the target
-    /// tracking policies' own included. Read only for a scale-in.
-    pub high_alarms_in_alarm: Vec<String>,
+    pub alarms: Vec<AlarmView>,
+    /// When Application Auto Scaling last changed the count (its newest scaling activity that
+    /// did or does change it). Read only before a scaling: it can only refuse or shrink one.
+    pub target_tracking_changed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    None,
+    /// Write the intent, set the count, finish the record.
+    Scale {
+        from: i32,
+        to: i32,
+        cause: Cause,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub action: Action,
+    /// A pending record whose change happened (the count is its `to`), or that someone else
+    /// overtook (the count is neither its `from` nor its `to`): it is marked done.
+    pub finishes: Option<Record>,
+    pub why: String,
+}
+
+/// One write to AWS, in the order they must happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// TagResource on the service.
+    Tags(Vec<(String, String)>),
+    /// UpdateService desiredCount.
+    Desired(i32),
+}
+
+/// Whether an alarm event concerns this service, before anything is read from AWS.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Triage {
+    /// Not this service's alarm, or not a change to ALARM: nothing to read, nothing to do.
+    Skip(String),
+    /// This service's CPU or memory alarm went to ALARM: reconcile.
+    Reconcile,
+}
+
+/// An alarm event is a hint: a change to ALARM of one of the service's alarms starts the same
+/// reconcile as the schedule; a change to OK or INSUFFICIENT_DATA makes nothing due that the
+/// next minute would not do, so it costs no AWS call.
+pub fn triage(change: &AlarmChange, settings: &Settings) -> Triage {
+    let Some(m) = &change.metric else {
+        return Triage::Skip(format!(
+            "ignored: alarm {} does not watch a single metric",
+            change.alarm_name
+        ));
+    };
+    let dim = |k: &str| m.dimensions.get(k).map(String::as_str);
+    let ours = m.namespace.as_deref() == Some("AWS/ECS")
+        && Metric::from_name(&m.name).is_some()
+        && dim("ClusterName") == Some(settings.cluster.as_str())
+        && dim("ServiceName") == Some(settings.service.as_str());
+    if !ours {
+        return Triage::Skip(format!(
+            "ignored: alarm {} watches {}/{} of ClusterName={} ServiceName={}, not CPUUtilization or MemoryUtilization of service {}/{}",
+            change.alarm_name,
+            m.namespace.as_deref().unwrap_or("?"),
+            m.name,
+            dim("ClusterName").unwrap_or("?"),
+            dim("ServiceName").unwrap_or("?"),
+            settings.cluster,
+            settings.service
+        ));
+    }
+    if change.state != AlarmState::Alarm {
+        return Triage::Skip(format!(
+            "alarm went to {}: no action",
+            change.state.as_str()
+        ));
+    }
+    Triage::Reconcile
 }
 
 fn fmt_value(v: f64) -> String {
@@ -170,651 +207,316 @@ fn fmt_value(v: f64) -> String {
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
-/// The decision. Scale-out: proportional, `max(current + 1, ceil(current × value / target))`;
-/// scale-in: one task. Both clamped to the scalable target's [min, max].
-pub fn decide(signal: &Signal, observed: &Observed, settings: &Settings, now: i64) -> Decision {
+fn none(why: impl Into<String>) -> Decision {
+    Decision {
+        action: Action::None,
+        finishes: None,
+        why: why.into(),
+    }
+}
+
+fn describe(c: &Change, now: i64) -> String {
+    let by = match c.by {
+        ChangedBy::ThisFunction => "this function",
+        ChangedBy::Deployment => "a deployment",
+        ChangedBy::TargetTracking => "target tracking",
+    };
+    format!(
+        "last change by {by} {} s ago",
+        now.saturating_sub(c.at).max(0)
+    )
+}
+
+/// Every change of the desired count the decision knows of, and the record to finish, if any.
+fn changes(service: &ServiceView, target_tracking: Option<i64>) -> (Vec<Change>, Option<Record>) {
+    let mut all = Vec::new();
+    if let Some(last) = service.last {
+        all.push(Change {
+            at: last.at,
+            direction: Some(last.direction),
+            by: ChangedBy::ThisFunction,
+        });
+    }
+    let mut finish = None;
+    if let Some(r) = service.record.as_ref().filter(|r| r.pending) {
+        // Equal to `from`: the change did not happen (it is decided again, not replayed).
+        // Equal to `to`: it happened, only the record is left to finish. Anything else:
+        // someone moved the count since; it may have happened, so its time counts.
+        if service.desired != r.from {
+            all.push(Change {
+                at: r.at,
+                direction: Some(r.direction()),
+                by: ChangedBy::ThisFunction,
+            });
+            finish = Some(r.clone());
+        }
+    }
+    all.extend(service.deployment_times.iter().map(|&at| Change {
+        at,
+        direction: None,
+        by: ChangedBy::Deployment,
+    }));
+    all.extend(target_tracking.map(|at| Change {
+        at,
+        direction: None,
+        by: ChangedBy::TargetTracking,
+    }));
+    (all, finish)
+}
+
+/// The decision. Scale-out: for each acting high alarm in ALARM whose datapoints are newer than
+/// the last change, `ceil(current × value / target)`, else one step; at least +1; the largest.
+/// Scale-in: one task. Both clamped to the scalable target's [min, max].
+pub fn decide(observed: &Observed, settings: &Settings, now: i64) -> Decision {
     let Some(service) = observed.service.as_ref().filter(|s| s.status == "ACTIVE") else {
-        return Decision::none(format!(
+        return none(format!(
             "service {}/{} not found or not ACTIVE",
             settings.cluster, settings.service
         ));
     };
+    let (changes, finishes) = changes(service, observed.target_tracking_changed_at);
+    let decision = decide_scaling(service, &changes, observed, settings, now);
+    match finishes {
+        Some(record) => Decision {
+            why: format!(
+                "the count is {}: the recorded change {} to {} is finished; {}",
+                service.desired, record.from, record.to, decision.why
+            ),
+            finishes: Some(record),
+            ..decision
+        },
+        None => decision,
+    }
+}
+
+fn decide_scaling(
+    service: &ServiceView,
+    changes: &[Change],
+    observed: &Observed,
+    settings: &Settings,
+    now: i64,
+) -> Decision {
     let Some(bounds) = observed.bounds else {
-        return Decision::none(format!(
+        return none(format!(
             "no scalable target for {}: bounds unknown, not scaling",
             settings.scaling_resource_id()
         ));
     };
     if bounds.min > bounds.max {
-        return Decision::none(format!(
+        return none(format!(
             "scalable target bounds min {} > max {}: not scaling",
             bounds.min, bounds.max
         ));
     }
     let current = service.desired;
-    let since = |last: &LastScaling| now.saturating_sub(last.at);
-    match signal.direction {
-        Direction::High => {
-            if bounds.scale_out_suspended {
-                return Decision::none("dynamic scale-out is suspended on the scalable target");
-            }
-            if current >= bounds.max {
-                return Decision::none(format!(
-                    "already at max: desired {current}, max {}",
-                    bounds.max
-                ));
-            }
-            if let Some(last) = service.last.filter(|l| {
-                l.direction == Direction::High && since(l) < settings.scale_out_cooldown_seconds
-            }) {
-                return Decision::none(format!(
-                    "scale-out cooldown: last scale-out {} s ago, cooldown {} s",
-                    since(&last).max(0),
-                    settings.scale_out_cooldown_seconds
-                ));
-            }
-            let target = signal.metric.target(settings);
-            let observed_value = signal
-                .value
-                .or(signal.threshold)
-                .filter(|v| v.is_finite() && *v >= 0.0);
-            let (proportional, basis) = match observed_value {
-                Some(v) => {
-                    // Saturating casts: an absurd datapoint cannot overflow, the clamp holds.
-                    let p = (f64::from(current) * v / target).ceil() as i32;
-                    (
-                        p,
+    let since = |c: &Change| now.saturating_sub(c.at);
+    let latest = |keep: &dyn Fn(&Change) -> bool| {
+        changes
+            .iter()
+            .filter(|c| keep(c))
+            .max_by_key(|c| (c.at, c.by == ChangedBy::ThisFunction))
+            .copied()
+    };
+    let mut acting: Vec<&AlarmView> = observed.alarms.iter().filter(|a| a.acts()).collect();
+    acting.sort_by(|a, b| (a.changed_at, &a.name).cmp(&(b.changed_at, &b.name)));
+    let high: Vec<&AlarmView> = acting
+        .iter()
+        .copied()
+        .filter(|a| a.direction == Direction::High)
+        .collect();
+    let low: Vec<&AlarmView> = acting
+        .iter()
+        .copied()
+        .filter(|a| a.direction == Direction::Low)
+        .collect();
+
+    if !high.is_empty() {
+        let names = high.iter().map(|a| a.name.as_str()).collect::<Vec<_>>();
+        if bounds.scale_out_suspended {
+            return none("dynamic scale-out is suspended on the scalable target");
+        }
+        if current >= bounds.max {
+            return none(format!(
+                "already at max: desired {current}, max {} ({} in ALARM)",
+                bounds.max,
+                names.join(" ")
+            ));
+        }
+        // A scale-in does not hold a scale-out back; a change of unknown direction does.
+        if let Some(c) = latest(&|c| {
+            c.direction != Some(Direction::Low) && since(c) < settings.scale_out_cooldown_seconds
+        }) {
+            return none(format!(
+                "scale-out cooldown: {}, cooldown {} s ({} in ALARM)",
+                describe(&c, now),
+                settings.scale_out_cooldown_seconds,
+                names.join(" ")
+            ));
+        }
+        let last_change = latest(&|_| true).map(|c| c.at);
+        let step = current.saturating_add(1);
+        let (to, alarm, basis) = high
+            .iter()
+            .map(|a| {
+                let fresh = last_change.is_none_or(|t| a.changed_at > t);
+                let seen = a
+                    .value
+                    .or(a.threshold)
+                    .filter(|v| fresh && v.is_finite() && *v >= 0.0);
+                let target = a.metric.target(settings);
+                let (to, basis) = match seen {
+                    // Saturating cast: an absurd datapoint cannot overflow, the clamp holds.
+                    Some(v) => (
+                        ((f64::from(current) * v / target).ceil() as i32).max(step),
                         format!(
-                            "{} {} vs target {}: ceil {current} x {} / {} = {p}",
-                            signal.metric.name(),
+                            "{} {} vs target {}: ceil {current} x {} / {}",
+                            a.metric.name(),
                             fmt_value(v),
                             fmt_value(target),
                             fmt_value(v),
                             fmt_value(target)
                         ),
-                    )
-                }
-                None => (
-                    current.saturating_add(1),
-                    format!("{} value unknown: one step", signal.metric.name()),
-                ),
-            };
-            let to = proportional
-                .max(current.saturating_add(1))
-                .clamp(bounds.min, bounds.max);
-            Decision {
-                action: Action::Scale { from: current, to },
-                why: format!(
-                    "scale out {current} to {to}: {basis}, at least +1, within min {} max {}",
-                    bounds.min, bounds.max
-                ),
-            }
-        }
-        Direction::Low => {
-            if bounds.scale_in_suspended {
-                return Decision::none("dynamic scale-in is suspended on the scalable target");
-            }
-            if service.deployment_in_progress {
-                return Decision::none(format!(
-                    "no scale-in during a deployment: desired {current}, running {}",
-                    service.running
-                ));
-            }
-            if current <= bounds.min {
-                return Decision::none(format!(
-                    "already at min: desired {current}, min {}",
-                    bounds.min
-                ));
-            }
-            if let Some(last) = service
-                .last
-                .filter(|l| since(l) < settings.scale_in_cooldown_seconds)
-            {
-                return Decision::none(format!(
-                    "scale-in cooldown: last scaling {} s ago, cooldown {} s",
-                    since(&last).max(0),
-                    settings.scale_in_cooldown_seconds
-                ));
-            }
-            // Last, so that a refusal for any other reason needs no CloudWatch call.
-            if !observed.high_alarms_in_alarm.is_empty() {
-                return Decision::none(format!(
-                    "no scale-in while a high alarm is in ALARM: {}",
-                    observed.high_alarms_in_alarm.join(" ")
-                ));
-            }
-            let to = (current - 1).clamp(bounds.min, bounds.max);
-            Decision {
-                action: Action::Scale { from: current, to },
-                why: format!(
-                    "scale in {current} to {to}: {} below its low threshold, one step, within min {} max {}",
-                    signal.metric.name(), bounds.min, bounds.max
-                ),
-            }
-        }
+                    ),
+                    None if fresh => (step, format!("{} value unknown: one step", a.metric.name())),
+                    None => (
+                        step,
+                        format!(
+                            "{} still in ALARM since before the last change: one step",
+                            a.metric.name()
+                        ),
+                    ),
+                };
+                (to, *a, basis)
+            })
+            .max_by(|x, y| x.0.cmp(&y.0).then_with(|| y.1.name.cmp(&x.1.name)))
+            .expect("at least one high alarm");
+        let to = to.clamp(bounds.min, bounds.max);
+        return Decision {
+            action: Action::Scale {
+                from: current,
+                to,
+                cause: Cause {
+                    alarm: alarm.name.clone(),
+                    changed_at: alarm.changed_at,
+                },
+            },
+            finishes: None,
+            why: format!(
+                "scale out {current} to {to} for {}: {basis}, at least +1, within min {} max {}",
+                alarm.name, bounds.min, bounds.max
+            ),
+        };
     }
-}
 
-/// Whether the decision was made without the alarms in ALARM and they could change it: a
-/// scale-in. Decide first with none, read them only then (refusals need no CloudWatch call).
-pub fn needs_high_alarms(signal: &Signal, first: &Decision) -> bool {
-    signal.direction == Direction::Low && matches!(first.action, Action::Scale { .. })
-}
-
-/// Letters, digits, spaces and `+ - = . _ : / @`, at most 256 characters: what a tag value takes.
-pub fn tag_value(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || " +-=._:/@".contains(c) {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    let mut collapsed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-    collapsed.truncate(256);
-    collapsed
-}
-
-/// `2026-11-25T19:06:31Z`, from seconds since the epoch.
-pub fn rfc3339(epoch: i64) -> String {
-    aws_smithy_types::DateTime::from_secs(epoch)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_else(|_| epoch.to_string())
-}
-
-/// The tags that remember a scaling decision.
-pub fn memory_tags(signal: &Signal, decision: &Decision, now: i64) -> Vec<(String, String)> {
-    let direction = match signal.direction {
-        Direction::High => "out",
-        Direction::Low => "in",
+    let Some(alarm) = low.first() else {
+        return none("no alarm of the service is in ALARM");
     };
-    vec![
-        (TAG_LAST_SCALED_AT.to_string(), rfc3339(now)),
-        (TAG_LAST_DIRECTION.to_string(), direction.to_string()),
-        (
-            TAG_LAST_DECISION.to_string(),
-            tag_value(&format!("{} by {}", decision.why, signal.alarm)),
+    // Every high alarm counts here, target tracking's and disabled ones included.
+    let mut busy: Vec<&str> = observed
+        .alarms
+        .iter()
+        .filter(|a| a.in_alarm && a.direction == Direction::High)
+        .map(|a| a.name.as_str())
+        .collect();
+    busy.sort();
+    if !busy.is_empty() {
+        return none(format!(
+            "no scale-in while a high alarm is in ALARM: {}",
+            busy.join(" ")
+        ));
+    }
+    if bounds.scale_in_suspended {
+        return none("dynamic scale-in is suspended on the scalable target");
+    }
+    if service.deployment_in_progress {
+        return none(format!(
+            "no scale-in during a deployment: desired {current}, running {}",
+            service.running
+        ));
+    }
+    if current <= bounds.min {
+        return none(format!(
+            "already at min: desired {current}, min {}",
+            bounds.min
+        ));
+    }
+    if let Some(c) = latest(&|c| since(c) < settings.scale_in_cooldown_seconds) {
+        return none(format!(
+            "scale-in cooldown: {}, cooldown {} s",
+            describe(&c, now),
+            settings.scale_in_cooldown_seconds
+        ));
+    }
+    let to = (current - 1).clamp(bounds.min, bounds.max);
+    Decision {
+        action: Action::Scale {
+            from: current,
+            to,
+            cause: Cause {
+                alarm: alarm.name.clone(),
+                changed_at: alarm.changed_at,
+            },
+        },
+        finishes: None,
+        why: format!(
+            "scale in {current} to {to} for {}: {} below its low threshold, one step, within min {} max {}",
+            alarm.name,
+            alarm.metric.name(),
+            bounds.min,
+            bounds.max
         ),
-    ]
+    }
 }
 
-/// Reads the memory back from the service's tags; an unreadable tag is no memory.
-pub fn last_scaling<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<LastScaling> {
-    let (mut at, mut direction) = (None, None);
-    for (k, v) in tags {
-        match k {
-            TAG_LAST_SCALED_AT => {
-                at = aws_smithy_types::DateTime::from_str(
-                    v,
-                    aws_smithy_types::date_time::Format::DateTime,
-                )
-                .ok()
-                .map(|d| d.secs())
-                .or_else(|| v.parse().ok())
-            }
-            TAG_LAST_DIRECTION => {
-                direction = match v {
-                    "out" => Some(Direction::High),
-                    "in" => Some(Direction::Low),
-                    _ => None,
-                }
-            }
-            _ => {}
+/// Whether target tracking's activities must be read: only before a scaling (they can only
+/// refuse it or shrink it to one step), so that refusals cost no extra call.
+pub fn needs_target_tracking(first: &Decision) -> bool {
+    matches!(first.action, Action::Scale { .. })
+}
+
+/// The writes that carry the decision out, in order: the intent is recorded BEFORE the count
+/// changes, and finished after, so that a retry after any failure in between can tell from the
+/// count whether the change happened. A record being finished goes into the first write.
+pub fn writes(decision: &Decision, now: i64) -> Vec<Write> {
+    let finished = decision.finishes.as_ref().map(|r| {
+        record_tags(
+            &Record {
+                pending: false,
+                ..r.clone()
+            },
+            "",
+        )
+    });
+    match (&decision.action, finished) {
+        (Action::None, None) => vec![],
+        (Action::None, Some(tags)) => vec![Write::Tags(tags)],
+        (Action::Scale { from, to, cause }, finished) => {
+            let intent = Record {
+                from: *from,
+                to: *to,
+                at: now,
+                pending: true,
+                cause: Some(cause.clone()),
+            };
+            let done = Record {
+                pending: false,
+                ..intent.clone()
+            };
+            // The finished record's last-scaled-at / last-direction, then the new intent.
+            let mut first: Vec<(String, String)> = finished
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k == TAG_LAST_SCALED_AT || k == TAG_LAST_DIRECTION)
+                .collect();
+            first.extend(record_tags(&intent, &decision.why));
+            vec![
+                Write::Tags(first),
+                Write::Desired(*to),
+                Write::Tags(record_tags(&done, "")),
+            ]
         }
     }
-    Some(LastScaling {
-        at: at?,
-        // A timestamp without a direction: assume a scale-out, the more cautious reading.
-        direction: direction.unwrap_or(Direction::High),
-    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::alarm::{MetricRef, PayloadForm};
-    use proptest::prelude::*;
-
-    const NOW: i64 = 1_790_000_000;
-
-    fn settings() -> Settings {
-        Settings {
-            cluster: "sky-high-booker".into(),
-            service: "sky-high-booker".into(),
-            scale_out_cooldown_seconds: 60,
-            scale_in_cooldown_seconds: 300,
-            cpu_target_percent: 70.0,
-            memory_target_percent: 80.0,
-            dry_run: false,
-        }
-    }
-
-    fn signal(direction: Direction, value: Option<f64>) -> Signal {
-        Signal {
-            alarm: "sky-high-booker-cpu-high".into(),
-            metric: Metric::Cpu,
-            direction,
-            value,
-            threshold: Some(85.0),
-        }
-    }
-
-    fn observed(desired: i32, min: i32, max: i32) -> Observed {
-        Observed {
-            service: Some(ServiceView {
-                arn: "arn:aws:ecs:us-east-1:123456789012:service/sky-high-booker/sky-high-booker"
-                    .into(),
-                status: "ACTIVE".into(),
-                desired,
-                running: desired,
-                deployment_in_progress: false,
-                last: None,
-            }),
-            bounds: Some(Bounds {
-                min,
-                max,
-                scale_in_suspended: false,
-                scale_out_suspended: false,
-            }),
-            high_alarms_in_alarm: vec![],
-        }
-    }
-
-    fn with_last(mut o: Observed, ago: i64, direction: Direction) -> Observed {
-        o.service.as_mut().unwrap().last = Some(LastScaling {
-            at: NOW - ago,
-            direction,
-        });
-        o
-    }
-
-    fn scale(d: &Decision) -> Option<(i32, i32)> {
-        match d.action {
-            Action::Scale { from, to } => Some((from, to)),
-            Action::None => None,
-        }
-    }
-
-    #[test]
-    fn scale_out_is_proportional_and_at_least_one() {
-        let s = settings();
-        // 2 tasks at 93.5 % vs 70 %: ceil(2.67) = 3.
-        let d = decide(
-            &signal(Direction::High, Some(93.5)),
-            &observed(2, 1, 5),
-            &s,
-            NOW,
-        );
-        assert_eq!(scale(&d), Some((2, 3)), "{}", d.why);
-        // 2 tasks at 100 %: ceil(2.86) = 3; 4 tasks at 100 %: ceil(5.7) = 6 → max 5.
-        let d = decide(
-            &signal(Direction::High, Some(100.0)),
-            &observed(4, 1, 5),
-            &s,
-            NOW,
-        );
-        assert_eq!(scale(&d), Some((4, 5)));
-        // 3 tasks at 150 %: ceil(6.4) = 7 within max 10.
-        let d = decide(
-            &signal(Direction::High, Some(150.0)),
-            &observed(3, 1, 10),
-            &s,
-            NOW,
-        );
-        assert_eq!(scale(&d), Some((3, 7)));
-        // Just above target: still +1.
-        let d = decide(
-            &signal(Direction::High, Some(71.0)),
-            &observed(2, 1, 5),
-            &s,
-            NOW,
-        );
-        assert_eq!(scale(&d), Some((2, 3)));
-        // No datapoints: the threshold stands in (85 vs 70 on 4 tasks: ceil(4.86) = 5).
-        let d = decide(&signal(Direction::High, None), &observed(4, 1, 9), &s, NOW);
-        assert_eq!(scale(&d), Some((4, 5)));
-        // Below min (App Auto Scaling has not corrected it yet): up to min at least.
-        let d = decide(
-            &signal(Direction::High, Some(90.0)),
-            &observed(0, 2, 5),
-            &s,
-            NOW,
-        );
-        assert_eq!(scale(&d), Some((0, 2)));
-        // Memory uses its own target: 2 × 100 / 80 = 2.5 → 3.
-        let mut m = signal(Direction::High, Some(100.0));
-        m.metric = Metric::Memory;
-        let d = decide(&m, &observed(2, 1, 5), &s, NOW);
-        assert_eq!(scale(&d), Some((2, 3)));
-        assert!(
-            d.why.contains("MemoryUtilization 100 vs target 80"),
-            "{}",
-            d.why
-        );
-    }
-
-    #[test]
-    fn at_max_or_in_cooldown_nothing_happens() {
-        let s = settings();
-        let d = decide(
-            &signal(Direction::High, Some(99.0)),
-            &observed(5, 1, 5),
-            &s,
-            NOW,
-        );
-        assert_eq!(d.action, Action::None);
-        assert!(d.why.contains("already at max"));
-        let d = decide(
-            &signal(Direction::High, Some(99.0)),
-            &with_last(observed(2, 1, 5), 30, Direction::High),
-            &s,
-            NOW,
-        );
-        assert!(
-            d.why
-                .contains("scale-out cooldown: last scale-out 30 s ago"),
-            "{}",
-            d.why
-        );
-        // 60 s later it may scale out again; a recent scale-in does not block a scale-out.
-        let d = decide(
-            &signal(Direction::High, Some(99.0)),
-            &with_last(observed(2, 1, 5), 60, Direction::High),
-            &s,
-            NOW,
-        );
-        assert!(scale(&d).is_some());
-        let d = decide(
-            &signal(Direction::High, Some(99.0)),
-            &with_last(observed(2, 1, 5), 5, Direction::Low),
-            &s,
-            NOW,
-        );
-        assert!(scale(&d).is_some());
-    }
-
-    #[test]
-    fn scale_in_is_one_step_and_cautious() {
-        let s = settings();
-        let low = signal(Direction::Low, Some(10.0));
-        assert_eq!(
-            scale(&decide(&low, &observed(3, 1, 5), &s, NOW)),
-            Some((3, 2))
-        );
-        // Above max: clamped to max.
-        assert_eq!(
-            scale(&decide(&low, &observed(8, 1, 5), &s, NOW)),
-            Some((8, 5))
-        );
-        let d = decide(&low, &observed(1, 1, 5), &s, NOW);
-        assert!(d.why.contains("already at min"));
-        let mut o = observed(3, 1, 5);
-        o.service.as_mut().unwrap().deployment_in_progress = true;
-        let d = decide(&low, &o, &s, NOW);
-        assert!(
-            d.why.contains("no scale-in during a deployment"),
-            "{}",
-            d.why
-        );
-        let mut o = observed(3, 1, 5);
-        o.high_alarms_in_alarm = vec!["sky-high-booker-memory-high".into()];
-        let d = decide(&low, &o, &s, NOW);
-        assert!(d.why.contains("sky-high-booker-memory-high"), "{}", d.why);
-        // Within 300 s of any scaling.
-        for dir in [Direction::High, Direction::Low] {
-            let d = decide(&low, &with_last(observed(3, 1, 5), 299, dir), &s, NOW);
-            assert!(d.why.contains("scale-in cooldown"), "{}", d.why);
-            assert!(scale(&decide(
-                &low,
-                &with_last(observed(3, 1, 5), 300, dir),
-                &s,
-                NOW
-            ))
-            .is_some());
-        }
-    }
-
-    #[test]
-    fn missing_service_or_bounds_or_suspension_means_no_action() {
-        let s = settings();
-        let high = signal(Direction::High, Some(99.0));
-        let mut o = observed(2, 1, 5);
-        o.bounds = None;
-        assert!(decide(&high, &o, &s, NOW)
-            .why
-            .contains("no scalable target for service/sky-high-booker/sky-high-booker"));
-        let mut o = observed(2, 1, 5);
-        o.service.as_mut().unwrap().status = "DRAINING".into();
-        assert_eq!(decide(&high, &o, &s, NOW).action, Action::None);
-        assert_eq!(
-            decide(&high, &Observed::default(), &s, NOW).action,
-            Action::None
-        );
-        let mut o = observed(2, 1, 5);
-        o.bounds.as_mut().unwrap().scale_out_suspended = true;
-        assert!(decide(&high, &o, &s, NOW).why.contains("suspended"));
-        let mut o = observed(3, 1, 5);
-        o.bounds.as_mut().unwrap().scale_in_suspended = true;
-        assert!(decide(&signal(Direction::Low, None), &o, &s, NOW)
-            .why
-            .contains("suspended"));
-    }
-
-    fn change(
-        state: AlarmState,
-        namespace: &str,
-        metric: &str,
-        cluster: &str,
-        service: &str,
-    ) -> AlarmChange {
-        AlarmChange {
-            form: PayloadForm::AlarmAction,
-            alarm_name: "a".into(),
-            alarm_arn: None,
-            state,
-            previous_state: None,
-            state_timestamp: None,
-            metric: Some(MetricRef {
-                namespace: Some(namespace.into()),
-                name: metric.into(),
-                dimensions: [
-                    ("ClusterName".to_string(), cluster.to_string()),
-                    ("ServiceName".to_string(), service.to_string()),
-                ]
-                .into_iter()
-                .collect(),
-            }),
-            value: None,
-            threshold: None,
-            comparison: Some(Direction::High),
-        }
-    }
-
-    #[test]
-    fn triage_keeps_only_this_services_alarms_going_to_alarm() {
-        let s = settings();
-        let n = "sky-high-booker";
-        assert_eq!(
-            triage(
-                &change(AlarmState::Alarm, "AWS/ECS", "MemoryUtilization", n, n),
-                &s
-            ),
-            Triage::Ours {
-                metric: Metric::Memory,
-                direction: Some(Direction::High)
-            }
-        );
-        for (state, why) in [
-            (AlarmState::Ok, "went to OK"),
-            (AlarmState::InsufficientData, "went to INSUFFICIENT_DATA"),
-        ] {
-            match triage(&change(state, "AWS/ECS", "CPUUtilization", n, n), &s) {
-                Triage::Skip(d) => assert!(d.why.contains(why)),
-                other => panic!("{other:?}"),
-            }
-        }
-        for c in [
-            change(AlarmState::Alarm, "AWS/ECS", "CPUUtilization", n, "other"),
-            change(AlarmState::Alarm, "AWS/ECS", "CPUUtilization", "other", n),
-            change(AlarmState::Alarm, "AWS/EC2", "CPUUtilization", n, n),
-            change(AlarmState::Alarm, "AWS/ECS", "RunningTaskCount", n, n),
-            AlarmChange {
-                metric: None,
-                ..change(AlarmState::Alarm, "AWS/ECS", "CPUUtilization", n, n)
-            },
-        ] {
-            match triage(&c, &s) {
-                Triage::Skip(d) => assert!(d.why.starts_with("ignored"), "{}", d.why),
-                other => panic!("{other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn memory_round_trips_through_tags() {
-        let sig = signal(Direction::High, Some(93.5));
-        let d = decide(&sig, &observed(2, 1, 5), &settings(), NOW);
-        let tags = memory_tags(&sig, &d, NOW);
-        assert_eq!(tags[0].1, "2026-09-21T14:13:20Z");
-        for (_, v) in &tags {
-            assert!(
-                v.len() <= 256
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || " +-=._:/@".contains(c)),
-                "{v}"
-            );
-        }
-        assert!(
-            tags[2]
-                .1
-                .starts_with("scale out 2 to 3: CPUUtilization 93.5 vs target 70"),
-            "{}",
-            tags[2].1
-        );
-        let last = last_scaling(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        assert_eq!(
-            last,
-            Some(LastScaling {
-                at: NOW,
-                direction: Direction::High
-            })
-        );
-        assert_eq!(last_scaling([(TAG_LAST_SCALED_AT, "garbage")]), None);
-        assert_eq!(
-            last_scaling([
-                (TAG_LAST_SCALED_AT, "1790000000"),
-                (TAG_LAST_DIRECTION, "in")
-            ]),
-            Some(LastScaling {
-                at: NOW,
-                direction: Direction::Low
-            })
-        );
-        assert_eq!(tag_value(&"x(y)→z ".repeat(100)).len(), 256);
-    }
-
-    fn arb_direction() -> impl Strategy<Value = Direction> {
-        prop_oneof![Just(Direction::High), Just(Direction::Low)]
-    }
-
-    prop_compose! {
-        fn arb_case()(
-            direction in arb_direction(),
-            memory in any::<bool>(),
-            value in proptest::option::of(prop_oneof![0.0f64..500.0, Just(f64::NAN), Just(1e300)]),
-            threshold in proptest::option::of(0.0f64..100.0),
-            desired in 0i32..40,
-            min in 0i32..20,
-            span in 0i32..20,
-            deploying in any::<bool>(),
-            high_active in any::<bool>(),
-            last in proptest::option::of((0i64..1000, arb_direction())),
-            suspended in (any::<bool>(), any::<bool>()),
-            out_cd in 0i64..400,
-            in_cd in 0i64..900,
-        ) -> (Signal, Observed, Settings) {
-            let mut s = settings();
-            s.scale_out_cooldown_seconds = out_cd;
-            s.scale_in_cooldown_seconds = in_cd;
-            let mut sig = signal(direction, value);
-            sig.threshold = threshold;
-            if memory { sig.metric = Metric::Memory; }
-            let mut o = observed(desired, min, min + span);
-            {
-                let v = o.service.as_mut().unwrap();
-                v.deployment_in_progress = deploying;
-                v.last = last.map(|(ago, d)| LastScaling { at: NOW - ago, direction: d });
-            }
-            o.bounds.as_mut().unwrap().scale_in_suspended = suspended.0;
-            o.bounds.as_mut().unwrap().scale_out_suspended = suspended.1;
-            if high_active { o.high_alarms_in_alarm = vec!["sky-high-booker-cpu-high".into()]; }
-            (sig, o, s)
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn never_outside_bounds_and_always_the_right_way((sig, o, s) in arb_case()) {
-            let d = decide(&sig, &o, &s, NOW);
-            if let Action::Scale { from, to } = d.action {
-                let b = o.bounds.unwrap();
-                prop_assert!(b.min <= to && to <= b.max, "{} not in [{}, {}]", to, b.min, b.max);
-                prop_assert_eq!(from, o.service.as_ref().unwrap().desired);
-                match sig.direction {
-                    Direction::High => prop_assert!(to > from),
-                    Direction::Low => prop_assert!(to < from),
-                }
-            }
-        }
-
-        #[test]
-        fn cooldowns_are_honoured((sig, o, s) in arb_case()) {
-            let d = decide(&sig, &o, &s, NOW);
-            if let (Action::Scale { .. }, Some(last)) = (d.action, o.service.as_ref().unwrap().last) {
-                let since = NOW - last.at;
-                match sig.direction {
-                    Direction::High => prop_assert!(last.direction == Direction::Low || since >= s.scale_out_cooldown_seconds),
-                    Direction::Low => prop_assert!(since >= s.scale_in_cooldown_seconds),
-                }
-            }
-        }
-
-        #[test]
-        fn never_scales_in_during_a_deployment_or_a_high_alarm((sig, o, s) in arb_case()) {
-            let d = decide(&sig, &o, &s, NOW);
-            if let Action::Scale { from, to } = d.action {
-                if to < from {
-                    prop_assert!(!o.service.as_ref().unwrap().deployment_in_progress);
-                    prop_assert!(o.high_alarms_in_alarm.is_empty());
-                }
-            }
-        }
-
-        #[test]
-        fn reading_the_alarms_only_when_needed_changes_nothing((sig, o, s) in arb_case()) {
-            let mut without = o.clone();
-            without.high_alarms_in_alarm.clear();
-            let first = decide(&sig, &without, &s, NOW);
-            let two_step = if needs_high_alarms(&sig, &first) { decide(&sig, &o, &s, NOW) } else { first };
-            prop_assert_eq!(two_step, decide(&sig, &o, &s, NOW));
-        }
-
-        #[test]
-        fn same_input_same_output((sig, o, s) in arb_case()) {
-            prop_assert_eq!(decide(&sig, &o, &s, NOW), decide(&sig.clone(), &o.clone(), &s.clone(), NOW));
-        }
-
-        #[test]
-        fn scale_out_is_at_least_proportional((sig, o, s) in arb_case()) {
-            let d = decide(&sig, &o, &s, NOW);
-            if let (Action::Scale { from, to }, Direction::High, Some(v)) = (d.action, sig.direction, sig.value.filter(|v| v.is_finite() && *v >= 0.0)) {
-                let b = o.bounds.unwrap();
-                let want = (f64::from(from) * v / sig.metric.target(&s)).ceil();
-                prop_assert!(f64::from(to) >= want.min(f64::from(b.max)));
-            }
-        }
-    }
-}
+mod tests;

@@ -1,139 +1,165 @@
-//! The `autoscaler` function: a CloudWatch CPU or memory alarm of the service changes state →
-//! scale the service within its scalable target's bounds.
+//! The `autoscaler` function: keeps the service's desired count where its CPU and memory alarms
+//! want it, within the scalable target's bounds. A reconciler: the one-minute schedule and every
+//! alarm state change run the same reconcile, which reads the truth (the service and its record,
+//! the bounds, the alarms in ALARM, target tracking's last change), decides, and acts.
 //!
-//! read ([`alarm::parse`], [`aws::read`]) → decide ([`decide::triage`], [`decide::decide`], pure)
-//! → act ([`aws::act`]). One structured log line per decision.
+//! read ([`trigger::parse`], [`aws::read`]) → decide ([`decide::decide`], pure) → act
+//! ([`decide::writes`], [`aws::act`]). One structured log line per invocation.
 
 pub mod alarm;
 pub mod aws;
 pub mod decide;
 pub mod error;
+pub mod record;
 pub mod settings;
+pub mod trigger;
 
 pub use aws::Clients;
-/// Re-exported so that tests and the local harness can set alarms up with the same SDK.
+/// Re-exported so that tests and the local harness can build CloudWatch answers with the same SDK.
 pub use aws_sdk_cloudwatch;
 
-use alarm::{AlarmChange, Direction};
-use decide::{Action, Decision, Signal, Triage};
+use decide::{Action, Decision, Triage};
 use error::Result;
 use serde::Serialize;
 use settings::Settings;
+use trigger::{Trigger, TriggerKind};
+
+/// What an invocation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeKind {
+    /// The desired count was changed (and recorded).
+    Scaled,
+    /// A scaling was decided and only logged (DRY_RUN).
+    DryRun,
+    /// Only an unfinished record was finished: its change had happened.
+    Finished,
+    /// Reconciled: nothing to change.
+    Unchanged,
+    /// An alarm event that does not concern the service, or a change to OK: no AWS call.
+    Skipped,
+    /// A malformed event: logged, not retried, no AWS call.
+    Rejected,
+}
 
 /// What one invocation decided (the response, and what the log line says).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
-    pub alarm: String,
-    pub metric: String,
-    pub state: &'static str,
-    pub direction: Option<Direction>,
-    pub form: alarm::PayloadForm,
+    pub outcome: OutcomeKind,
+    pub trigger: TriggerKind,
+    /// The alarm the event named, if it was an alarm event.
+    pub hint: Option<String>,
+    /// The alarm whose change caused the scaling.
+    pub alarm: Option<String>,
     pub from: Option<i32>,
     pub to: Option<i32>,
-    /// Whether the desired count was changed (false in dry-run).
-    pub scaled: bool,
     pub why: String,
 }
 
-fn outcome(
-    change: &AlarmChange,
-    direction: Option<Direction>,
-    decision: &Decision,
-    scaled: bool,
-) -> Outcome {
-    let (from, to) = match decision.action {
-        Action::Scale { from, to } => (Some(from), Some(to)),
-        Action::None => (None, None),
+impl Outcome {
+    fn log(&self) {
+        tracing::info!(
+            outcome = ?self.outcome,
+            trigger = ?self.trigger,
+            hint = self.hint.as_deref(),
+            alarm = self.alarm.as_deref(),
+            from = self.from,
+            to = self.to,
+            why = %self.why,
+            "decision"
+        );
+    }
+}
+
+/// What to do with an event, decided from the event alone (no AWS call).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    Reconcile(Trigger),
+    /// Answered at once: rejected or skipped.
+    Done(Outcome),
+}
+
+pub fn admit(event: &serde_json::Value, settings: &Settings) -> Admission {
+    let trigger = match trigger::parse(event) {
+        Ok(t) => t,
+        Err(rejected) => {
+            // Once, clearly: a retry cannot fix it, so it is not an error for Lambda to retry.
+            tracing::warn!(reason = %rejected, "rejected event");
+            return Admission::Done(Outcome {
+                outcome: OutcomeKind::Rejected,
+                trigger: TriggerKind::Unknown,
+                hint: None,
+                alarm: None,
+                from: None,
+                to: None,
+                why: rejected.to_string(),
+            });
+        }
+    };
+    if let Trigger::Alarm(change) = &trigger {
+        if let Triage::Skip(why) = decide::triage(change, settings) {
+            let o = Outcome {
+                outcome: OutcomeKind::Skipped,
+                trigger: trigger.kind(),
+                hint: Some(change.alarm_name.clone()),
+                alarm: None,
+                from: None,
+                to: None,
+                why,
+            };
+            o.log();
+            return Admission::Done(o);
+        }
+    }
+    Admission::Reconcile(trigger)
+}
+
+fn outcome(trigger: &Trigger, decision: &Decision, kind: OutcomeKind) -> Outcome {
+    let (alarm, from, to) = match &decision.action {
+        Action::Scale { from, to, cause } => (Some(cause.alarm.clone()), Some(*from), Some(*to)),
+        Action::None => (None, None, None),
     };
     Outcome {
-        alarm: change.alarm_name.clone(),
-        metric: change
-            .metric
-            .as_ref()
-            .map(|m| m.name.clone())
-            .unwrap_or_default(),
-        state: change.state.as_str(),
-        direction,
-        form: change.form,
+        outcome: kind,
+        trigger: trigger.kind(),
+        hint: match trigger {
+            Trigger::Alarm(c) => Some(c.alarm_name.clone()),
+            Trigger::Schedule => None,
+        },
+        alarm,
         from,
         to,
-        scaled,
         why: decision.why.clone(),
     }
 }
 
-fn log(o: &Outcome) {
-    tracing::info!(
-        alarm = %o.alarm,
-        metric = %o.metric,
-        state = o.state,
-        from = o.from,
-        to = o.to,
-        scaled = o.scaled,
-        why = %o.why,
-        "decision"
-    );
-}
-
-/// Handles one event. A malformed event is an error before any AWS call; an alarm that is not
-/// this service's, or a change to OK / INSUFFICIENT_DATA, is logged and costs no AWS call.
-pub async fn handle(
-    event: &serde_json::Value,
+/// The reconcile: read, decide, act. Target tracking's activities are read only when the first
+/// decision scales (they can only refuse or shrink a scaling), then the pure decision is made again.
+pub async fn reconcile(
+    trigger: &Trigger,
     clients: &Clients,
     settings: &Settings,
     now: i64,
 ) -> Result<Outcome> {
-    let change = alarm::parse(event)?;
-    let (metric, direction) = match decide::triage(&change, settings) {
-        Triage::Skip(decision) => {
-            let o = outcome(&change, change.comparison, &decision, false);
-            log(&o);
-            return Ok(o);
-        }
-        Triage::Ours { metric, direction } => (metric, direction),
-    };
-    let direction = match direction {
-        Some(d) => d,
-        None => match aws::alarm_direction(clients, &change.alarm_name).await? {
-            Some(d) => d,
-            None => {
-                let decision = Decision {
-                    action: Action::None,
-                    why: format!(
-                        "ignored: alarm {} has no GreaterThan/LessThan threshold (or is not found)",
-                        change.alarm_name
-                    ),
-                };
-                let o = outcome(&change, None, &decision, false);
-                log(&o);
-                return Ok(o);
-            }
-        },
-    };
-    let signal = Signal {
-        alarm: change.alarm_name.clone(),
-        metric,
-        direction,
-        value: change.value,
-        threshold: change.threshold,
-    };
     let mut observed = aws::read(clients, settings).await?;
-    let mut decision = decide::decide(&signal, &observed, settings, now);
-    // A scale-in that nothing else refuses must first know that no high alarm is in ALARM:
-    // only then is CloudWatch asked (the decision is pure, so it is simply made again).
-    if decide::needs_high_alarms(&signal, &decision) {
-        observed.high_alarms_in_alarm = aws::high_alarms_in_alarm(clients, settings).await?;
-        decision = decide::decide(&signal, &observed, settings, now);
+    let mut decision = decide::decide(&observed, settings, now);
+    if decide::needs_target_tracking(&decision) {
+        observed.target_tracking_changed_at = aws::read_target_tracking(clients, settings).await?;
+        decision = decide::decide(&observed, settings, now);
     }
-    let scaled = match (decision.action, &observed.service) {
-        (Action::Scale { to, .. }, Some(service)) if !settings.dry_run => {
-            let tags = decide::memory_tags(&signal, &decision, now);
-            aws::act(clients, settings, &service.arn, to, &tags).await?;
-            true
-        }
-        _ => false,
+    let kind = match (&decision.action, &decision.finishes) {
+        (Action::Scale { .. }, _) if settings.dry_run => OutcomeKind::DryRun,
+        (Action::Scale { .. }, _) => OutcomeKind::Scaled,
+        (Action::None, Some(_)) if !settings.dry_run => OutcomeKind::Finished,
+        (Action::None, _) => OutcomeKind::Unchanged,
     };
-    let o = outcome(&change, Some(direction), &decision, scaled);
-    log(&o);
+    let o = outcome(trigger, &decision, kind);
+    o.log();
+    if !settings.dry_run {
+        let writes = decide::writes(&decision, now);
+        if let (false, Some(service)) = (writes.is_empty(), &observed.service) {
+            aws::act(clients, settings, &service.arn, &writes).await?;
+        }
+    }
     Ok(o)
 }
