@@ -4,7 +4,8 @@
 use crate::response_url::{Received, ResponseEndpoint};
 use operator_common::custom_resource::{handle_invocation, ResponseSender};
 use provisioner::clients::{Clients, Env};
-use provisioner::service::RolloutWatcher;
+use provisioner::rollout::RolloutWatcher;
+use provisioner::wait::Backoff;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -148,6 +149,11 @@ pub async fn invoke_in_process(
         clients,
         rollouts,
         answer_by: operator_common::custom_resource::answer_by(deadline, &sender),
+        // Short: the local AWS drains in seconds, not minutes.
+        backoff: Backoff {
+            first: Duration::from_millis(200),
+            max: Duration::from_secs(1),
+        },
     });
     handle_invocation(pending.event.clone(), deadline, &sender, move |request| {
         provisioner::handle(request, env)

@@ -29,9 +29,18 @@ impl Clients {
 /// What a handler works with: the clients, how to watch a rollout, and when it must answer.
 pub struct Env {
     pub clients: Clients,
-    pub rollouts: Box<dyn crate::service::RolloutWatcher>,
+    pub rollouts: Box<dyn crate::rollout::RolloutWatcher>,
     /// The handler must have answered by then (the protocol layer keeps time for the PUT).
     pub answer_by: Instant,
+    /// Between polls of something draining and retries of a busy resource.
+    pub backoff: crate::wait::Backoff,
+}
+
+impl Env {
+    /// The end of any wait in a handler: a little before `answer_by`.
+    pub fn wait_until(&self) -> Instant {
+        crate::wait::wait_until(self.answer_by)
+    }
 }
 
 #[cfg(test)]

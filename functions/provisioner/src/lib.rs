@@ -2,12 +2,16 @@
 //! environment. Each resource is a module with the same three steps:
 //! `properties` (parse and validate), `plan` (a pure decision), `aws` (read state, act).
 
+pub mod capacity;
 pub mod clients;
 pub mod cluster;
 pub mod error;
 pub mod load_balancer;
+pub mod ownership;
 pub mod repository;
+pub mod rollout;
 pub mod service;
+pub mod wait;
 
 use clients::Env;
 use operator_common::custom_resource::{is_delete, Failure, Request, Success};

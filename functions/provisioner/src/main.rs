@@ -24,6 +24,7 @@ async fn invocation(event: LambdaEvent<Value>) -> Result<Value, Error> {
         clients,
         rollouts: Box::new(EcsRolloutWatcher::default()),
         answer_by: answer_by(deadline, &sender),
+        backoff: provisioner::wait::Backoff::default(),
     });
     let response = handle_invocation(event.payload, deadline, &sender, move |request| {
         provisioner::handle(request, env)

@@ -135,7 +135,6 @@ pub fn classify_rollout(deployments: &[DeploymentView], task_definition: &str) -
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +181,4 @@ mod tests {
             RolloutOutcome::Failed(r) if r.contains("rolled back")
         ));
     }
-
 }

@@ -2,27 +2,28 @@
 
 use super::plan::{Action, ClusterState, Plan};
 use super::properties::{ClusterSpec, StrategyItem};
-use crate::error::{AwsContext, Result};
+use crate::capacity::{fingerprint, strategy_items};
+use crate::clients::Env;
+use crate::error::{AwsContext, ProvisionError, Result};
+use crate::ownership::{ecs_tags, tag_map, Owner};
+use crate::wait::retrying;
 use aws_sdk_ecs::operation::create_cluster::builders::CreateClusterFluentBuilder;
-use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
-};
+use aws_sdk_ecs::operation::delete_cluster::DeleteClusterError;
+use aws_sdk_ecs::types::{ClusterField, ClusterSetting, ClusterSettingName};
 use aws_sdk_ecs::Client;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use operator_common::custom_resource::Success;
 use std::collections::BTreeMap;
 
-pub(crate) fn strategy_items(strategy: &[StrategyItem]) -> Vec<CapacityProviderStrategyItem> {
-    strategy
-        .iter()
-        .map(|s| {
-            CapacityProviderStrategyItem::builder()
-                .capacity_provider(&s.capacity_provider)
-                .weight(s.weight)
-                .base(s.base)
-                .build()
-                .expect("capacity provider is set")
-        })
-        .collect()
+/// ECS creates its service-linked role on an account's first cluster with capacity providers,
+/// and until IAM has propagated it CreateCluster answers this (and only this is worth a retry).
+pub fn is_service_linked_role_not_ready(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.contains("Unable to assume the service linked role"))
+}
+
+/// DeleteCluster while a deleted service still drains (its tasks are stopping).
+fn is_still_draining(e: &DeleteClusterError) -> bool {
+    e.is_cluster_contains_services_exception() || e.is_cluster_contains_tasks_exception()
 }
 
 fn insights(value: &str) -> ClusterSetting {
@@ -32,11 +33,12 @@ fn insights(value: &str) -> ClusterSetting {
         .build()
 }
 
-pub async fn read(ecs: &Client, name: &str) -> Result<Option<ClusterState>> {
+pub async fn read(ecs: &Client, name: &str, owner: &Owner) -> Result<Option<ClusterState>> {
     let out = ecs
         .describe_clusters()
         .clusters(name)
         .include(ClusterField::Settings)
+        .include(ClusterField::Tags)
         .send()
         .await
         .context("ecs:DescribeClusters")?;
@@ -48,11 +50,7 @@ pub async fn read(ecs: &Client, name: &str) -> Result<Option<ClusterState>> {
         strategy: c
             .default_capacity_provider_strategy()
             .iter()
-            .map(|s| StrategyItem {
-                capacity_provider: s.capacity_provider().to_string(),
-                weight: s.weight(),
-                base: s.base(),
-            })
+            .map(StrategyItem::of)
             .collect(),
         container_insights: c
             .settings()
@@ -60,12 +58,18 @@ pub async fn read(ecs: &Client, name: &str) -> Result<Option<ClusterState>> {
             .find(|s| s.name() == Some(&ClusterSettingName::ContainerInsights))
             .and_then(|s| s.value().map(str::to_string)),
         active_services: c.active_services_count(),
+        ownership: owner.judge(&tag_map(c.tags())),
     }))
 }
 
 /// The CreateCluster request (unit-tested: moto does not keep every field).
-pub fn create_request(ecs: &Client, spec: &ClusterSpec) -> CreateClusterFluentBuilder {
+pub fn create_request(
+    ecs: &Client,
+    spec: &ClusterSpec,
+    owner: &Owner,
+) -> CreateClusterFluentBuilder {
     ecs.create_cluster()
+        .set_tags(Some(ecs_tags(owner)))
         .cluster_name(&spec.name)
         .set_capacity_providers(Some(
             spec.strategy
@@ -77,16 +81,29 @@ pub fn create_request(ecs: &Client, spec: &ClusterSpec) -> CreateClusterFluentBu
         .settings(insights(&spec.container_insights))
 }
 
-pub async fn act(ecs: &Client, plan: &Plan, current: Option<ClusterState>) -> Result<Success> {
+pub async fn act(
+    env: &Env,
+    plan: &Plan,
+    spec: &ClusterSpec,
+    current: Option<ClusterState>,
+    owner: &Owner,
+) -> Result<Success> {
+    let ecs = &env.clients.ecs;
     let mut arn = current.map(|c| c.arn);
     let mut reason = None;
     for action in &plan.actions {
         match action {
             Action::Create(spec) => {
-                let out = create_request(ecs, spec)
-                    .send()
-                    .await
-                    .context("ecs:CreateCluster")?;
+                let out = retrying(
+                    &env.backoff,
+                    env.wait_until(),
+                    |e: &aws_smithy_runtime_api::client::result::SdkError<_, _>| {
+                        is_service_linked_role_not_ready(e.message())
+                    },
+                    || create_request(ecs, spec, owner).send(),
+                )
+                .await
+                .context("ecs:CreateCluster")?;
                 arn = out
                     .cluster()
                     .and_then(|c| c.cluster_arn())
@@ -117,12 +134,29 @@ pub async fn act(ecs: &Client, plan: &Plan, current: Option<ClusterState>) -> Re
                     .context("ecs:PutClusterCapacityProviders")?;
             }
             Action::Delete { name } => {
-                let deleted = ecs.delete_cluster().cluster(name).send().await;
+                // A service deleted just before stays DRAINING until its tasks stop.
+                let deleted = retrying(
+                    &env.backoff,
+                    env.wait_until(),
+                    |e: &aws_smithy_runtime_api::client::result::SdkError<
+                        DeleteClusterError,
+                        _,
+                    >| { e.as_service_error().is_some_and(is_still_draining) },
+                    || ecs.delete_cluster().cluster(name).send(),
+                )
+                .await;
                 match deleted {
                     Ok(_) => {}
                     Err(e)
                         if e.as_service_error()
                             .is_some_and(|s| s.is_cluster_not_found_exception()) => {}
+                    Err(e) if e.as_service_error().is_some_and(is_still_draining) => {
+                        return Err(ProvisionError::Refused(format!(
+                            "ECS cluster {name} still contains services or tasks that are draining ({}); \
+                             CloudFormation's retry of the delete will find them gone",
+                            operator_common::aws::error_message(&e)
+                        )))
+                    }
                     Err(e) => return Err(e).context("ecs:DeleteCluster"),
                 }
                 return Ok(Success {
@@ -137,6 +171,10 @@ pub async fn act(ecs: &Client, plan: &Plan, current: Option<ClusterState>) -> Re
         Some(arn) => BTreeMap::from([
             ("ClusterName".to_string(), plan.physical_id.clone()),
             ("ClusterArn".to_string(), arn),
+            (
+                "CapacityProviderStrategy".to_string(),
+                fingerprint(&spec.strategy),
+            ),
         ]),
         None => BTreeMap::new(),
     };
@@ -153,9 +191,24 @@ mod tests {
     use crate::cluster::properties::default_strategy;
 
     #[test]
+    fn only_the_service_linked_role_message_is_retried() {
+        assert!(is_service_linked_role_not_ready(Some(
+            "Unable to assume the service linked role. Please verify that the ECS service linked role exists."
+        )));
+        assert!(!is_service_linked_role_not_ready(Some(
+            "Cluster name is invalid"
+        )));
+        assert!(!is_service_linked_role_not_ready(None));
+    }
+
+    #[test]
     fn create_request_carries_the_strategy_and_insights() {
         let ecs = crate::clients::tests::offline_ecs();
-        let input = create_request(&ecs, &ClusterSpec::named("sky"))
+        let owner = Owner {
+            stack_id: "arn:stack".into(),
+            logical_id: "Cluster".into(),
+        };
+        let input = create_request(&ecs, &ClusterSpec::named("sky"), &owner)
             .as_input()
             .clone()
             .build()
@@ -166,5 +219,12 @@ mod tests {
         assert_eq!(strategy, strategy_items(&default_strategy()).as_slice());
         assert_eq!((strategy[0].weight(), strategy[0].base()), (50, 20));
         assert_eq!(input.settings()[0].value(), Some("enabled"));
+        assert_eq!(
+            tag_map(input.tags()),
+            BTreeMap::from([
+                ("skyhigh:stack-id".to_string(), "arn:stack".to_string()),
+                ("skyhigh:logical-id".to_string(), "Cluster".to_string())
+            ])
+        );
     }
 }

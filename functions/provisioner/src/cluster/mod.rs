@@ -2,12 +2,12 @@
 //! PhysicalResourceId: the cluster name.
 
 mod aws;
-pub(crate) use aws::strategy_items;
 pub mod plan;
 pub mod properties;
 
 use crate::clients::Env;
-use crate::error::Result;
+use crate::error::{ProvisionError, Result};
+use crate::ownership::Owner;
 use operator_common::custom_resource::{Request, RequestKind, Success};
 use plan::Phase;
 use properties::ClusterSpec;
@@ -24,8 +24,9 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
         ),
         RequestKind::Delete { physical_id } => (Phase::Delete, ClusterSpec::named(physical_id)),
     };
-    let current = aws::read(ecs, &spec.name).await?;
-    let plan = plan::plan(&phase, &spec, current.as_ref());
+    let owner = Owner::of(request);
+    let current = aws::read(ecs, &spec.name, &owner).await?;
+    let plan = plan::plan(&phase, &spec, current.as_ref()).map_err(ProvisionError::Refused)?;
     tracing::info!(resource = "Custom::Cluster", name = %spec.name, plan = ?plan.actions, "plan");
-    aws::act(ecs, &plan, current).await
+    aws::act(env, &plan, &spec, current, &owner).await
 }

@@ -1,6 +1,8 @@
 //! The pure decision for a cluster.
 
 use super::properties::{ClusterSpec, StrategyItem};
+use crate::capacity;
+use crate::ownership::Ownership;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -19,6 +21,8 @@ pub struct ClusterState {
     pub strategy: Vec<StrategyItem>,
     pub container_insights: Option<String>,
     pub active_services: i32,
+    /// What its tags say.
+    pub ownership: Ownership,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,18 +51,25 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
-fn sorted(strategy: &[StrategyItem]) -> Vec<StrategyItem> {
-    let mut s = strategy.to_vec();
-    s.sort_by(|a, b| a.capacity_provider.cmp(&b.capacity_provider));
-    s
-}
-
-pub fn plan(phase: &Phase, spec: &ClusterSpec, current: Option<&ClusterState>) -> Plan {
+/// The steps, or why a Create or Update must not touch the cluster (another stack's).
+pub fn plan(
+    phase: &Phase,
+    spec: &ClusterSpec,
+    current: Option<&ClusterState>,
+) -> Result<Plan, String> {
     let live = current.filter(|c| c.status != "INACTIVE");
     let name = spec.name.clone();
+    let what = format!("ECS cluster {name}");
     let mut actions = Vec::new();
     match (phase, live) {
         (Phase::Delete, None) => {}
+        (Phase::Delete, Some(c)) if !c.ownership.is_ours() => actions.push(Action::Retain {
+            name: name.clone(),
+            reason: c.ownership.left_alone(&what),
+        }),
+        (_, Some(c)) if !c.ownership.is_ours() => {
+            return Err(c.ownership.refusal(&what, "ClusterName"))
+        }
         (Phase::Delete, Some(c)) if c.active_services > 0 => actions.push(Action::Retain {
             name: name.clone(),
             reason: format!(
@@ -79,7 +90,7 @@ pub fn plan(phase: &Phase, spec: &ClusterSpec, current: Option<&ClusterState>) -
             providers.sort();
             let mut have: Vec<&str> = c.capacity_providers.iter().map(String::as_str).collect();
             have.sort();
-            if sorted(&c.strategy) != sorted(&spec.strategy) || providers != have {
+            if !capacity::same(&c.strategy, &spec.strategy) || providers != have {
                 actions.push(Action::PutCapacityProviders {
                     name: name.clone(),
                     strategy: spec.strategy.clone(),
@@ -87,10 +98,10 @@ pub fn plan(phase: &Phase, spec: &ClusterSpec, current: Option<&ClusterState>) -
             }
         }
     }
-    Plan {
+    Ok(Plan {
         physical_id: name,
         actions,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -107,7 +118,43 @@ mod tests {
             strategy: default_strategy().into_iter().rev().collect(),
             container_insights: Some("enabled".into()),
             active_services: services,
+            ownership: Ownership::Ours,
         }
+    }
+
+    fn plan(phase: &Phase, spec: &ClusterSpec, current: Option<&ClusterState>) -> Plan {
+        super::plan(phase, spec, current).unwrap()
+    }
+
+    #[test]
+    fn another_stacks_cluster_is_refused_or_left_alone() {
+        let spec = ClusterSpec::named("c");
+        let foreign = ClusterState {
+            ownership: Ownership::OtherStack {
+                stack_id: "arn:other".into(),
+            },
+            ..state("ACTIVE", 0)
+        };
+        for phase in [Phase::Create, Phase::Update { old: None }] {
+            let refused = super::plan(&phase, &spec, Some(&foreign)).unwrap_err();
+            assert!(
+                refused.contains("ECS cluster c") && refused.contains("arn:other"),
+                "{refused}"
+            );
+        }
+        assert!(matches!(
+            plan(&Phase::Delete, &spec, Some(&foreign)).actions.as_slice(),
+            [Action::Retain { reason, .. }] if reason.contains("left it alone")
+        ));
+        // A deleted cluster of that name is no one's: create it.
+        let gone = ClusterState {
+            status: "INACTIVE".into(),
+            ..foreign
+        };
+        assert_eq!(
+            plan(&Phase::Create, &spec, Some(&gone)).actions,
+            vec![Action::Create(spec)]
+        );
     }
 
     #[test]

@@ -1,18 +1,13 @@
 use operator_common::properties::{Properties, PropertyError, Result};
 use serde_json::{Map, Value};
 
+pub use crate::capacity::StrategyItem;
+
 pub const KNOWN: &[&str] = &[
     "ClusterName",
     "CapacityProviderStrategy",
     "ContainerInsights",
 ];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StrategyItem {
-    pub capacity_provider: String,
-    pub weight: i32,
-    pub base: i32,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {

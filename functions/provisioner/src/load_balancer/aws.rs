@@ -6,11 +6,12 @@ use super::plan::{
 };
 use super::properties::{HealthCheck, LoadBalancerSpec};
 use crate::error::{AwsContext, ProvisionError, Result};
+use crate::ownership::{Owner, Ownership};
 use aws_sdk_elasticloadbalancingv2::types::Action as ElbAction;
 use aws_sdk_elasticloadbalancingv2::types::{
     ActionTypeEnum, Certificate, LoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum,
-    LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
-    TargetGroup, TargetTypeEnum,
+    LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Tag,
+    TargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use operator_common::custom_resource::Success;
@@ -37,6 +38,8 @@ fn lb_state(lb: &LoadBalancer) -> LoadBalancerState {
             .canonical_hosted_zone_id()
             .unwrap_or_default()
             .to_string(),
+        // Judged from its tags once they are read.
+        ownership: Ownership::Untagged,
     }
 }
 
@@ -52,7 +55,63 @@ fn tg_state(tg: &TargetGroup) -> TargetGroupState {
             interval_seconds: tg.health_check_interval_seconds().unwrap_or_default(),
             timeout_seconds: tg.health_check_timeout_seconds().unwrap_or_default(),
         },
+        name: tg.target_group_name().unwrap_or_default().to_string(),
+        ownership: Ownership::Untagged,
     }
+}
+
+/// The owner's tags, as ELB takes them.
+fn elb_tags(owner: &Owner) -> Vec<Tag> {
+    owner
+        .tags()
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Judges the load balancer and target group found by their tags (one DescribeTags call).
+async fn judge(elb: &Client, current: &mut Current, owner: &Owner) -> Result<()> {
+    let arns: Vec<String> = current
+        .load_balancer
+        .iter()
+        .map(|l| l.arn.clone())
+        .chain(current.target_group.iter().map(|t| t.arn.clone()))
+        .collect();
+    if arns.is_empty() {
+        return Ok(());
+    }
+    let out = elb
+        .describe_tags()
+        .set_resource_arns(Some(arns))
+        .send()
+        .await
+        .context("elasticloadbalancing:DescribeTags")?;
+    let ownership_of = |arn: &str| {
+        let tags = out
+            .tag_descriptions()
+            .iter()
+            .find(|d| d.resource_arn() == Some(arn))
+            .map(|d| {
+                d.tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        owner.judge(&tags)
+    };
+    if let Some(lb) = current.load_balancer.as_mut() {
+        lb.ownership = ownership_of(&lb.arn);
+    }
+    if let Some(tg) = current.target_group.as_mut() {
+        tg.ownership = ownership_of(&tg.arn);
+    }
+    Ok(())
 }
 
 async fn load_balancer_named(elb: &Client, name: &str) -> Result<Option<LoadBalancerState>> {
@@ -112,19 +171,25 @@ async fn listeners_of(elb: &Client, lb_arn: &str) -> Result<Vec<ListenerState>> 
         .collect())
 }
 
-/// What exists under the spec's names.
-pub async fn read(elb: &Client, spec: &LoadBalancerSpec) -> Result<Current> {
+/// What exists under the spec's names, and whose it is.
+pub async fn read(elb: &Client, spec: &LoadBalancerSpec, owner: &Owner) -> Result<Current> {
     let load_balancer = load_balancer_named(elb, &spec.name).await?;
     let target_group = target_group_named(elb, &spec.target_group_name()).await?;
-    let listeners = match &load_balancer {
-        Some(lb) => listeners_of(elb, &lb.arn).await?,
-        None => Vec::new(),
-    };
-    Ok(Current {
+    let mut current = Current {
         load_balancer,
         target_group,
-        listeners,
-    })
+        listeners: Vec::new(),
+    };
+    judge(elb, &mut current, owner).await?;
+    // The listeners of a load balancer that will not be touched are not needed.
+    if let Some(lb) = current
+        .load_balancer
+        .as_ref()
+        .filter(|l| l.ownership.is_ours())
+    {
+        current.listeners = listeners_of(elb, &lb.arn).await?;
+    }
+    Ok(current)
 }
 
 /// What a Delete of `physical_id` would remove. An id that is not an ARN was never created.
@@ -132,6 +197,7 @@ pub async fn read_for_delete(
     elb: &Client,
     physical_id: &str,
     tg_name: Option<&str>,
+    owner: &Owner,
 ) -> Result<Current> {
     let load_balancer = if physical_id.starts_with("arn:") {
         match elb
@@ -161,11 +227,13 @@ pub async fn read_for_delete(
         Some(name) => target_group_named(elb, &name).await?,
         None => None,
     };
-    Ok(Current {
+    let mut current = Current {
         load_balancer,
         target_group,
         listeners: Vec::new(),
-    })
+    };
+    judge(elb, &mut current, owner).await?;
+    Ok(current)
 }
 
 fn default_action(spec: &ListenerSpec, tg_arn: &str) -> ElbAction {
@@ -193,12 +261,80 @@ fn certificates(spec: &ListenerSpec) -> Option<Vec<Certificate>> {
         .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()])
 }
 
+/// What an invocation made, so that a failed Update can remove it again.
+#[derive(Debug, Default)]
+struct Made {
+    load_balancer: Option<String>,
+    target_group: Option<String>,
+}
+
+/// How a failure after making something is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// A Create names what it made: CloudFormation's rollback Delete removes it.
+    ReportMade,
+    /// An Update keeps its old id, so nothing would ever delete what it made: delete it now.
+    DeleteMade,
+}
+
 /// Carries out the plan. `spec` is None for a Delete.
 pub async fn act(
     elb: &Client,
     plan: &Plan,
     current: Current,
     spec: Option<&LoadBalancerSpec>,
+    owner: &Owner,
+    on_failure: OnFailure,
+) -> Result<Success> {
+    let mut made = Made::default();
+    let result = act_inner(elb, plan, current, spec, owner, &mut made).await;
+    match result {
+        Err(e) if on_failure == OnFailure::DeleteMade => {
+            clean_up(elb, &made).await;
+            // The answer keeps the id CloudFormation knows.
+            Err(match e {
+                ProvisionError::AfterMaking { source, .. } => *source,
+                other => other,
+            })
+        }
+        other => other,
+    }
+}
+
+/// Best effort: a failed Update removes the load balancer and target group it made.
+async fn clean_up(elb: &Client, made: &Made) {
+    if let Some(arn) = &made.load_balancer {
+        match elb
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(arn = %arn, "deleted the load balancer this failed update made")
+            }
+            Err(e) => tracing::error!(arn = %arn, error = %operator_common::aws::error_message(&e),
+                "could not delete the load balancer this failed update made"),
+        }
+    }
+    if let Some(arn) = &made.target_group {
+        match delete_target_group(elb, arn).await {
+            Ok(()) => {
+                tracing::warn!(arn = %arn, "deleted the target group this failed update made")
+            }
+            Err(e) => tracing::error!(arn = %arn, error = %e,
+                "could not delete the target group this failed update made"),
+        }
+    }
+}
+
+async fn act_inner(
+    elb: &Client,
+    plan: &Plan,
+    current: Current,
+    spec: Option<&LoadBalancerSpec>,
+    owner: &Owner,
+    made_here: &mut Made,
 ) -> Result<Success> {
     let mut lb = current.load_balancer;
     let mut tg_arn = current.target_group.map(|t| t.arn);
@@ -224,10 +360,12 @@ pub async fn act(
                         .set_security_groups(Some(s.security_groups.clone()))
                         .scheme(LoadBalancerSchemeEnum::from(s.scheme.as_str()))
                         .r#type(LoadBalancerTypeEnum::Application)
+                        .set_tags(Some(elb_tags(owner)))
                         .send()
                         .await
                         .context("elasticloadbalancing:CreateLoadBalancer")?;
                     lb = out.load_balancers().first().map(lb_state);
+                    made_here.load_balancer = lb.as_ref().map(|l| l.arn.clone());
                 }
                 Action::SetSubnets(subnets) => {
                     elb.set_subnets()
@@ -261,6 +399,7 @@ pub async fn act(
                         .health_check_timeout_seconds(h.timeout_seconds)
                         .healthy_threshold_count(h.healthy_threshold)
                         .unhealthy_threshold_count(h.unhealthy_threshold)
+                        .set_tags(Some(elb_tags(owner)))
                         .send()
                         .await
                         .context("elasticloadbalancing:CreateTargetGroup")?;
@@ -268,6 +407,20 @@ pub async fn act(
                         .target_groups()
                         .first()
                         .and_then(|t| t.target_group_arn().map(str::to_string));
+                    made_here.target_group = tg_arn.clone();
+                }
+                Action::SetDeregistrationDelay(seconds) => {
+                    elb.modify_target_group_attributes()
+                        .target_group_arn(tg_arn.clone().unwrap_or_default())
+                        .attributes(
+                            TargetGroupAttribute::builder()
+                                .key("deregistration_delay.timeout_seconds")
+                                .value(seconds.to_string())
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:ModifyTargetGroupAttributes")?;
                 }
                 Action::ModifyHealthCheck(h) => {
                     elb.modify_target_group()
@@ -289,6 +442,7 @@ pub async fn act(
                         .protocol(ProtocolEnum::from(l.protocol.as_str()))
                         .set_certificates(certificates(l))
                         .default_actions(default_action(l, tg_arn.as_deref().unwrap_or_default()))
+                        .set_tags(Some(elb_tags(owner)))
                         .send()
                         .await
                         .context("elasticloadbalancing:CreateListener")?;

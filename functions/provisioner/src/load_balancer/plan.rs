@@ -1,6 +1,7 @@
 //! The pure decision for a load balancer, its target group and its listeners.
 
 use super::properties::{HealthCheck, LoadBalancerSpec};
+use crate::ownership::Ownership;
 
 /// Create or Update (a Delete needs no spec: see [`plan_delete`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,7 @@ pub struct LoadBalancerState {
     pub security_groups: Vec<String>,
     pub dns_name: String,
     pub hosted_zone_id: String,
+    pub ownership: Ownership,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct TargetGroupState {
     pub port: i32,
     pub vpc_id: String,
     pub health_check: HealthCheck,
+    pub name: String,
+    pub ownership: Ownership,
 }
 
 /// What a listener does with a request.
@@ -70,6 +74,8 @@ pub enum Action {
     SetSecurityGroups(Vec<String>),
     CreateTargetGroup,
     ModifyHealthCheck(HealthCheck),
+    /// ModifyTargetGroupAttributes `deregistration_delay.timeout_seconds`.
+    SetDeregistrationDelay(i32),
     CreateListener(ListenerSpec),
     ModifyListener {
         arn: String,
@@ -94,19 +100,44 @@ pub struct Plan {
 }
 
 /// Deleting the load balancer deletes its listeners; the target group is then free to go.
+/// What this stack did not make stays.
 pub fn plan_delete(current: &Current) -> Vec<Action> {
     let mut actions = Vec::new();
-    if let Some(lb) = &current.load_balancer {
+    if let Some(lb) = current
+        .load_balancer
+        .as_ref()
+        .filter(|l| l.ownership.is_ours())
+    {
         actions.push(Action::DeleteLoadBalancer {
             arn: lb.arn.clone(),
         });
     }
-    if let Some(tg) = &current.target_group {
+    if let Some(tg) = current
+        .target_group
+        .as_ref()
+        .filter(|t| t.ownership.is_ours())
+    {
         actions.push(Action::DeleteTargetGroup {
             arn: tg.arn.clone(),
         });
     }
     actions
+}
+
+/// The Delete's reason when it left something alone.
+pub fn delete_note(current: &Current) -> Option<String> {
+    let lb = current
+        .load_balancer
+        .as_ref()
+        .filter(|l| !l.ownership.is_ours())
+        .map(|l| l.ownership.left_alone(&format!("load balancer {}", l.name)));
+    let tg = current
+        .target_group
+        .as_ref()
+        .filter(|t| !t.ownership.is_ours())
+        .map(|t| t.ownership.left_alone(&format!("target group {}", t.name)));
+    let notes: Vec<String> = lb.into_iter().chain(tg).collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 /// The listeners the spec asks for: 80 forwarding, or with a certificate 443 forwarding and
@@ -147,6 +178,24 @@ fn same_set(a: &[String], b: &[String]) -> bool {
 /// (ELB names are unique per region, so a replacement needs a new Name).
 pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result<Plan, String> {
     let mut actions = Vec::new();
+    if let Some(lb) = current
+        .load_balancer
+        .as_ref()
+        .filter(|l| !l.ownership.is_ours())
+    {
+        return Err(lb
+            .ownership
+            .refusal(&format!("load balancer {}", lb.name), "Name"));
+    }
+    if let Some(tg) = current
+        .target_group
+        .as_ref()
+        .filter(|t| !t.ownership.is_ours())
+    {
+        return Err(tg
+            .ownership
+            .refusal(&format!("target group {}", tg.name), "Name"));
+    }
     match &current.load_balancer {
         None => actions.push(Action::CreateLoadBalancer),
         Some(lb) => {
@@ -170,8 +219,17 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
             }
         }
     }
+    let old = match phase {
+        Phase::Update { old: Some(old) } => Some(old),
+        _ => None,
+    };
     match &current.target_group {
-        None => actions.push(Action::CreateTargetGroup),
+        None => {
+            actions.push(Action::CreateTargetGroup);
+            actions.push(Action::SetDeregistrationDelay(
+                spec.deregistration_delay_seconds,
+            ));
+        }
         Some(tg) => {
             if tg.port != spec.target_port || tg.vpc_id != spec.vpc_id {
                 return Err(format!(
@@ -183,6 +241,14 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
             }
             if tg.health_check != spec.health_check {
                 actions.push(Action::ModifyHealthCheck(spec.health_check.clone()));
+            }
+            // Restated when adopting (a retried Create), else only when the template changed it.
+            if old
+                .is_none_or(|o| o.deregistration_delay_seconds != spec.deregistration_delay_seconds)
+            {
+                actions.push(Action::SetDeregistrationDelay(
+                    spec.deregistration_delay_seconds,
+                ));
             }
         }
     }
@@ -207,10 +273,7 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
         }
     }
 
-    let old_bucket = match phase {
-        Phase::Update { old: Some(old) } => old.access_logs_bucket.clone(),
-        _ => None,
-    };
+    let old_bucket = old.and_then(|o| o.access_logs_bucket.clone());
     let adopting =
         !matches!(phase, Phase::Update { old: Some(_) }) && current.load_balancer.is_some();
     if spec.access_logs_bucket != old_bucket || (adopting && spec.access_logs_bucket.is_some()) {
@@ -244,12 +307,15 @@ mod tests {
                 security_groups: spec.security_groups.clone(),
                 dns_name: "sky-1.us-east-1.elb.amazonaws.com".into(),
                 hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+                ownership: Ownership::Ours,
             }),
             target_group: Some(TargetGroupState {
                 arn: "arn:tg".into(),
                 port: spec.target_port,
                 vpc_id: spec.vpc_id.clone(),
                 health_check: spec.health_check.clone(),
+                name: spec.target_group_name(),
+                ownership: Ownership::Ours,
             }),
             listeners: desired_listeners(spec)
                 .into_iter()
@@ -270,18 +336,19 @@ mod tests {
             vec![
                 Action::CreateLoadBalancer,
                 Action::CreateTargetGroup,
+                Action::SetDeregistrationDelay(30),
                 Action::CreateListener(desired_listeners(&spec())[0].clone())
             ]
         );
     }
 
     #[test]
-    fn a_repeated_create_or_unchanged_update_does_nothing() {
+    fn a_repeated_create_restates_the_delay_and_an_unchanged_update_does_nothing() {
         let s = spec();
-        assert!(plan(&Phase::Create, &s, &existing(&s))
-            .unwrap()
-            .actions
-            .is_empty());
+        assert_eq!(
+            plan(&Phase::Create, &s, &existing(&s)).unwrap().actions,
+            vec![Action::SetDeregistrationDelay(30)]
+        );
         let update = Phase::Update {
             old: Some(s.clone()),
         };
@@ -346,6 +413,51 @@ mod tests {
                 Action::SetAccessLogs(Some("logs".into()))
             ]
         );
+        let mut quicker = old.clone();
+        quicker.deregistration_delay_seconds = 5;
+        let p = plan(
+            &Phase::Update {
+                old: Some(old.clone()),
+            },
+            &quicker,
+            &existing(&old),
+        )
+        .unwrap();
+        assert_eq!(p.actions, vec![Action::SetDeregistrationDelay(5)]);
+    }
+
+    #[test]
+    fn what_this_stack_did_not_make_is_refused_and_left_alone() {
+        let s = spec();
+        let mut foreign = existing(&s);
+        foreign.load_balancer.as_mut().unwrap().ownership = Ownership::Untagged;
+        for phase in [
+            Phase::Create,
+            Phase::Update {
+                old: Some(s.clone()),
+            },
+        ] {
+            let err = plan(&phase, &s, &foreign).unwrap_err();
+            assert!(
+                err.contains("load balancer sky") && err.contains("Name"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            plan_delete(&foreign),
+            vec![Action::DeleteTargetGroup {
+                arn: "arn:tg".into()
+            }]
+        );
+        assert!(delete_note(&foreign).unwrap().contains("left it alone"));
+        assert_eq!(delete_note(&existing(&s)), None);
+        let mut foreign_tg = existing(&s);
+        foreign_tg.target_group.as_mut().unwrap().ownership = Ownership::OtherStack {
+            stack_id: "arn:other".into(),
+        };
+        assert!(plan(&Phase::Create, &s, &foreign_tg)
+            .unwrap_err()
+            .contains("target group sky-tg"));
     }
 
     #[test]

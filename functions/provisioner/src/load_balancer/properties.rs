@@ -14,7 +14,12 @@ pub const KNOWN: &[&str] = &[
     "HealthCheckIntervalSeconds",
     "CertificateArn",
     "AccessLogsBucket",
+    "DeregistrationDelaySeconds",
 ];
+
+/// How long a target that leaves keeps its connections. ELB's 300 s default makes every
+/// rollout and every service delete wait five minutes; a web app's requests end in seconds.
+pub const DEFAULT_DEREGISTRATION_DELAY_SECONDS: i32 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
@@ -37,6 +42,7 @@ pub struct LoadBalancerSpec {
     pub health_check: HealthCheck,
     pub certificate_arn: Option<String>,
     pub access_logs_bucket: Option<String>,
+    pub deregistration_delay_seconds: i32,
 }
 
 /// ELB's naming rule, shared by load balancers and target groups.
@@ -105,6 +111,12 @@ impl LoadBalancerSpec {
             },
             certificate_arn,
             access_logs_bucket: p.optional_string("AccessLogsBucket")?,
+            deregistration_delay_seconds: p.int(
+                "DeregistrationDelaySeconds",
+                DEFAULT_DEREGISTRATION_DELAY_SECONDS,
+                0,
+                3600,
+            )?,
             subnets,
             name,
         })
@@ -152,6 +164,7 @@ mod tests {
             }
         );
         assert_eq!(s.target_group_name(), "sky-high-booker-tg");
+        assert_eq!(s.deregistration_delay_seconds, 30);
         assert_eq!(target_group_name(&"a".repeat(32)).len(), 32);
     }
 
@@ -177,6 +190,14 @@ mod tests {
             ),
             (with("CertificateArn", json!("my-cert")), "CertificateArn"),
             (with("Listener", json!("80")), "Listener"),
+            (
+                with("DeregistrationDelaySeconds", json!("3601")),
+                "DeregistrationDelaySeconds",
+            ),
+            (
+                with("DeregistrationDelaySeconds", json!("-1")),
+                "DeregistrationDelaySeconds",
+            ),
         ];
         for (props, property) in cases {
             let err = LoadBalancerSpec::parse(props.as_object().unwrap()).unwrap_err();

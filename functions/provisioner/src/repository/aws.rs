@@ -1,7 +1,8 @@
 //! Reading and changing the repository through ECR.
 
 use super::plan::{Action, Plan, RepositoryState};
-use crate::error::{AwsContext, Result};
+use crate::error::{AwsContext, ProvisionError, Result};
+use crate::ownership::Owner;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository, Tag};
 use aws_sdk_ecr::Client;
 use operator_common::custom_resource::Success;
@@ -10,8 +11,13 @@ use std::collections::BTreeMap;
 /// The tag the image pruner reads its keep count from.
 pub const KEEP_IMAGES_TAG: &str = "skyhigh:keep-images";
 
-fn state_of(repo: &Repository, has_images: Option<bool>) -> RepositoryState {
+fn state_of(
+    repo: &Repository,
+    has_images: Option<bool>,
+    ownership: crate::ownership::Ownership,
+) -> RepositoryState {
     RepositoryState {
+        ownership,
         name: repo.repository_name().unwrap_or_default().to_string(),
         arn: repo.repository_arn().unwrap_or_default().to_string(),
         uri: repo.repository_uri().unwrap_or_default().to_string(),
@@ -27,7 +33,12 @@ fn state_of(repo: &Repository, has_images: Option<bool>) -> RepositoryState {
 }
 
 /// The repository as ECR has it, or None. `with_images` also asks whether it holds any image.
-pub async fn read(ecr: &Client, name: &str, with_images: bool) -> Result<Option<RepositoryState>> {
+pub async fn read(
+    ecr: &Client,
+    name: &str,
+    with_images: bool,
+    owner: &Owner,
+) -> Result<Option<RepositoryState>> {
     let described = ecr
         .describe_repositories()
         .repository_names(name)
@@ -45,6 +56,24 @@ pub async fn read(ecr: &Client, name: &str, with_images: bool) -> Result<Option<
         Err(e) => return Err(e).context("ecr:DescribeRepositories"),
     };
     let Some(repo) = repo else { return Ok(None) };
+    // DescribeRepositories does not return tags.
+    let tags = ecr
+        .list_tags_for_resource()
+        .resource_arn(repo.repository_arn().unwrap_or_default())
+        .send()
+        .await
+        .context("ecr:ListTagsForResource")?;
+    let ownership = owner.judge(
+        &tags
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+    );
+    if !ownership.is_ours() {
+        // Nothing more to read of a repository that will not be touched.
+        return Ok(Some(state_of(&repo, None, ownership)));
+    }
     let has_images = if with_images {
         let images = ecr
             .list_images()
@@ -57,7 +86,7 @@ pub async fn read(ecr: &Client, name: &str, with_images: bool) -> Result<Option<
     } else {
         None
     };
-    Ok(Some(state_of(&repo, has_images)))
+    Ok(Some(state_of(&repo, has_images, ownership)))
 }
 
 fn keep_tag(keep_images: u32) -> Tag {
@@ -68,8 +97,21 @@ fn keep_tag(keep_images: u32) -> Tag {
         .expect("key and value are set")
 }
 
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("key and value are set")
+}
+
 /// Carries out the plan and reports the resource's Data.
-pub async fn act(ecr: &Client, plan: &Plan, current: Option<RepositoryState>) -> Result<Success> {
+pub async fn act(
+    ecr: &Client,
+    plan: &Plan,
+    current: Option<RepositoryState>,
+    owner: &Owner,
+) -> Result<Success> {
     let mut state = current;
     let mut reason = None;
     for action in &plan.actions {
@@ -84,7 +126,11 @@ pub async fn act(ecr: &Client, plan: &Plan, current: Option<RepositoryState>) ->
                             .scan_on_push(spec.scan_on_push)
                             .build(),
                     )
-                    .tags(keep_tag(spec.keep_images))
+                    .set_tags(Some(
+                        std::iter::once(keep_tag(spec.keep_images))
+                            .chain(owner.tags().iter().map(|(k, v)| tag(k, v)))
+                            .collect(),
+                    ))
                     .send()
                     .await;
                 let repo = match created {
@@ -99,9 +145,15 @@ pub async fn act(ecr: &Client, plan: &Plan, current: Option<RepositoryState>) ->
                     Err(e) => return Err(e).context("ecr:CreateRepository"),
                 };
                 state = match repo {
-                    Some(r) => Some(state_of(&r, None)),
-                    None => read(ecr, &spec.name, false).await?,
+                    Some(r) => Some(state_of(&r, None, crate::ownership::Ownership::Ours)),
+                    None => read(ecr, &spec.name, false, owner).await?,
                 };
+                if let Some(other) = state.as_ref().filter(|s| !s.ownership.is_ours()) {
+                    return Err(ProvisionError::Refused(other.ownership.refusal(
+                        &format!("ECR repository {}", other.name),
+                        "RepositoryName",
+                    )));
+                }
             }
             Action::SetScanOnPush { name, enabled } => {
                 ecr.put_image_scanning_configuration()

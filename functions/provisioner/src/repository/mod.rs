@@ -5,7 +5,8 @@ pub mod plan;
 pub mod properties;
 
 use crate::clients::Env;
-use crate::error::Result;
+use crate::error::{ProvisionError, Result};
+use crate::ownership::Owner;
 use operator_common::custom_resource::{Request, RequestKind, Success};
 use plan::Phase;
 use properties::RepositorySpec;
@@ -36,8 +37,9 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
         },
         _ => RepositorySpec::parse(&request.properties)?,
     };
-    let current = aws::read(ecr, &name, matches!(phase, Phase::Delete)).await?;
-    let plan = plan::plan(&phase, &spec, current.as_ref());
+    let owner = Owner::of(request);
+    let current = aws::read(ecr, &name, matches!(phase, Phase::Delete), &owner).await?;
+    let plan = plan::plan(&phase, &spec, current.as_ref()).map_err(ProvisionError::Refused)?;
     tracing::info!(resource = "Custom::Repository", name = %name, plan = ?plan.actions, "plan");
-    aws::act(ecr, &plan, current).await
+    aws::act(ecr, &plan, current, &owner).await
 }

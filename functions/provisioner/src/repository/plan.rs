@@ -1,6 +1,7 @@
 //! The pure decision: what to do to the repository, given the request and what exists.
 
 use super::properties::RepositorySpec;
+use crate::ownership::Ownership;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -22,6 +23,8 @@ pub struct RepositoryState {
     pub tag_mutability: String,
     /// Only read for a Delete.
     pub has_images: Option<bool>,
+    /// What its tags say.
+    pub ownership: Ownership,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,11 +59,26 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
-pub fn plan(phase: &Phase, spec: &RepositorySpec, current: Option<&RepositoryState>) -> Plan {
+/// The steps, or why a Create or Update must not touch the repository (another stack's).
+pub fn plan(
+    phase: &Phase,
+    spec: &RepositorySpec,
+    current: Option<&RepositoryState>,
+) -> Result<Plan, String> {
     let name = &spec.name;
+    let what = |n: &str| format!("ECR repository {n}");
     let mut actions = Vec::new();
     match (phase, current) {
         (Phase::Delete, None) => {}
+        (Phase::Delete, Some(state)) if !state.ownership.is_ours() => {
+            actions.push(Action::Retain {
+                name: state.name.clone(),
+                reason: state.ownership.left_alone(&what(&state.name)),
+            })
+        }
+        (_, Some(state)) if !state.ownership.is_ours() => {
+            return Err(state.ownership.refusal(&what(&state.name), "RepositoryName"))
+        }
         (Phase::Delete, Some(state)) => match (state.has_images, spec.empty_on_delete) {
             (Some(false), _) => actions.push(Action::Delete {
                 name: state.name.clone(),
@@ -109,10 +127,10 @@ pub fn plan(phase: &Phase, spec: &RepositorySpec, current: Option<&RepositorySta
         (Phase::Delete, Some(state)) => state.name.clone(),
         _ => name.clone(),
     };
-    Plan {
+    Ok(Plan {
         physical_id,
         actions,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -131,7 +149,36 @@ mod tests {
             scan_on_push: true,
             tag_mutability: "MUTABLE".into(),
             has_images,
+            ownership: Ownership::Ours,
         }
+    }
+
+    fn plan(phase: &Phase, spec: &RepositorySpec, current: Option<&RepositoryState>) -> Plan {
+        super::plan(phase, spec, current).unwrap()
+    }
+
+    #[test]
+    fn a_repository_this_stack_did_not_make_is_never_touched() {
+        let foreign = RepositoryState {
+            ownership: Ownership::Untagged,
+            ..state("app", Some(false))
+        };
+        for phase in [
+            Phase::Create,
+            Phase::Update {
+                old: Some(spec("app")),
+            },
+        ] {
+            let refused = super::plan(&phase, &spec("app"), Some(&foreign)).unwrap_err();
+            assert!(refused.contains("ECR repository app"), "{refused}");
+        }
+        // Even an empty one, even with EmptyOnDelete.
+        let mut s = spec("app");
+        s.empty_on_delete = true;
+        assert!(matches!(
+            plan(&Phase::Delete, &s, Some(&foreign)).actions.as_slice(),
+            [Action::Retain { reason, .. }] if reason.contains("left it alone")
+        ));
     }
 
     #[test]

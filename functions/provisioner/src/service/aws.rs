@@ -3,12 +3,16 @@
 use super::plan::{self, Action, Current, Phase, Plan, ServiceState, TaskDefinitionRef, TaskSpec};
 use super::properties::ServiceSpec;
 use super::requests;
-use crate::clients::Clients;
-use crate::cluster::properties::StrategyItem;
+use crate::capacity::StrategyItem;
+use crate::clients::{Clients, Env};
 use crate::error::{AwsContext, ProvisionError, Result};
+use crate::ownership::{tag_map, Owner};
+use crate::wait::retrying;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use aws_sdk_ecr::types::ImageIdentifier;
-use aws_sdk_ecs::types::TaskDefinition;
+use aws_sdk_ecs::types::{ServiceField, TaskDefinition};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::time::Instant;
 
 /// What the service ends on.
 pub struct Done {
@@ -58,13 +62,19 @@ fn task_spec_of(td: &TaskDefinition) -> Option<TaskSpec> {
     })
 }
 
-/// The service and its running task definition, if it exists.
-pub async fn read_service(clients: &Clients, cluster: &str, name: &str) -> Result<Current> {
+/// The service, whose it is, and its running task definition, if it exists.
+pub async fn read_service(
+    clients: &Clients,
+    cluster: &str,
+    name: &str,
+    owner: &Owner,
+) -> Result<Current> {
     let described = clients
         .ecs
         .describe_services()
         .cluster(cluster)
         .services(name)
+        .include(ServiceField::Tags)
         .send()
         .await;
     let service = match described {
@@ -81,7 +91,11 @@ pub async fn read_service(clients: &Clients, cluster: &str, name: &str) -> Resul
         return Ok(Current::default());
     };
     let task_definition_arn = service.task_definition().unwrap_or_default().to_string();
-    let task = if service.status() == Some("ACTIVE") && !task_definition_arn.is_empty() {
+    let ownership = owner.judge(&tag_map(service.tags()));
+    let task = if service.status() == Some("ACTIVE")
+        && ownership.is_ours()
+        && !task_definition_arn.is_empty()
+    {
         let out = clients
             .ecs
             .describe_task_definition()
@@ -100,9 +114,50 @@ pub async fn read_service(clients: &Clients, cluster: &str, name: &str) -> Resul
             desired_count: service.desired_count(),
             task_definition_arn,
             task,
+            strategy: service
+                .capacity_provider_strategy()
+                .iter()
+                .map(StrategyItem::of)
+                .collect(),
+            ownership,
         }),
         ..Current::default()
     })
+}
+
+/// Polls until the service is no longer DRAINING (INACTIVE or gone), or `until`. Our own poll
+/// rather than the SDK's `wait_until_services_inactive`: that waiter's 15 s minimum delay is
+/// fixed, which makes it unusable against a local AWS that drains in a second.
+pub async fn wait_while_draining(
+    env: &Env,
+    cluster: &str,
+    name: &str,
+    owner: &Owner,
+    until: Instant,
+) -> Result<Current> {
+    let mut attempt = 0;
+    loop {
+        let current = read_service(&env.clients, cluster, name, owner).await?;
+        let draining = current
+            .service
+            .as_ref()
+            .is_some_and(ServiceState::is_draining);
+        if !draining {
+            return Ok(current);
+        }
+        match env.backoff.next(attempt, Instant::now(), until) {
+            Some(delay) => {
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+            }
+            None => {
+                return Err(ProvisionError::Refused(format!(
+                    "ECS service {name} in cluster {cluster} is still DRAINING (its tasks are stopping, \
+                     within the target group's deregistration delay); CloudFormation's retry will find it gone"
+                )))
+            }
+        }
+    }
 }
 
 /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME` → NAME; None for images outside ECR.
@@ -149,6 +204,7 @@ async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<(Option<S
 }
 
 async fn cluster_strategy(clients: &Clients, cluster: &str) -> Result<Vec<StrategyItem>> {
+    // The cluster's default, for a new service and to carry a changed one to an existing service.
     let out = clients
         .ecs
         .describe_clusters()
@@ -167,37 +223,48 @@ async fn cluster_strategy(clients: &Clients, cluster: &str) -> Result<Vec<Strate
     };
     Ok(c.default_capacity_provider_strategy()
         .iter()
-        .map(|s| StrategyItem {
-            capacity_provider: s.capacity_provider().to_string(),
-            weight: s.weight(),
-            base: s.base(),
-        })
+        .map(StrategyItem::of)
         .collect())
 }
 
-/// Everything the decision needs, and only that: the digest when the image may change, the
-/// cluster's strategy when the service is new.
-pub async fn read(clients: &Clients, phase: &Phase, spec: &ServiceSpec) -> Result<Current> {
-    let mut current = read_service(clients, &spec.cluster, &spec.name).await?;
+/// Everything the decision needs, and only that: the digest when the image may change, and the
+/// cluster's strategy. A service of that name still DRAINING from a deletion is waited for
+/// first: ECS refuses to create a service under its name until it is INACTIVE.
+pub async fn read(env: &Env, phase: &Phase, spec: &ServiceSpec, owner: &Owner) -> Result<Current> {
+    let clients = &env.clients;
+    let mut current =
+        wait_while_draining(env, &spec.cluster, &spec.name, owner, env.wait_until()).await?;
     let exists = current
         .service
         .as_ref()
         .is_some_and(|s| s.status == "ACTIVE");
+    if exists
+        && !current
+            .service
+            .as_ref()
+            .is_some_and(|s| s.ownership.is_ours())
+    {
+        // Someone else's: the plan refuses it, nothing more to read.
+        return Ok(current);
+    }
     if plan::needs_digest(phase, spec, exists) {
         (current.image_digest, current.image_missing) = image_digest(clients, spec).await?;
     }
-    if !exists {
-        current.cluster_strategy = cluster_strategy(clients, &spec.cluster).await?;
-    }
+    current.cluster_strategy = cluster_strategy(clients, &spec.cluster).await?;
     Ok(current)
 }
 
+/// Carries out a Create or Update plan. `made_service` is set once this invocation created
+/// the service (so that a failed Update can delete it again).
 pub async fn act(
-    clients: &Clients,
+    env: &Env,
     spec: &ServiceSpec,
     current: &Current,
     plan: &Plan,
+    owner: &Owner,
+    made_service: &mut bool,
 ) -> Result<Done> {
+    let clients = &env.clients;
     let mut service_arn = current
         .service
         .as_ref()
@@ -215,10 +282,13 @@ pub async fn act(
                     name,
                     retention_days,
                 } => {
+                    let [(stack_key, stack), (logical_key, logical)] = owner.tags();
                     let created = clients
                         .logs
                         .create_log_group()
                         .log_group_name(name)
+                        .tags(stack_key, stack)
+                        .tags(logical_key, logical)
                         .send()
                         .await;
                     match created {
@@ -238,7 +308,7 @@ pub async fn act(
                         .context("logs:PutRetentionPolicy")?;
                 }
                 Action::RegisterTaskDefinition(task) => {
-                    let out = requests::register_task_definition(&clients.ecs, task)
+                    let out = requests::register_task_definition(&clients.ecs, task, owner)
                         .send()
                         .await
                         .context("ecs:RegisterTaskDefinition")?;
@@ -251,18 +321,30 @@ pub async fn act(
                     strategy,
                 } => {
                     let td = resolve(task_definition, &new_revision);
-                    let out = requests::create_service(&clients.ecs, spec, &td, strategy)
-                        .send()
-                        .await
-                        .context("ecs:CreateService")?;
+                    // Between our read and this call a deleted service of this name may still
+                    // have been draining: ECS then refuses the name for a while.
+                    let out = retrying(
+                        &env.backoff,
+                        env.wait_until(),
+                        |e: &aws_smithy_runtime_api::client::result::SdkError<_, _>| {
+                            e.message().is_some_and(|m| m.contains("still Draining"))
+                        },
+                        || {
+                            requests::create_service(&clients.ecs, spec, &td, strategy, owner)
+                                .send()
+                        },
+                    )
+                    .await
+                    .context("ecs:CreateService")?;
                     service_arn = out
                         .service()
                         .and_then(|s| s.service_arn().map(str::to_string));
+                    *made_service = true;
                 }
                 Action::UpdateService {
                     task_definition,
                     desired_count,
-                    settings,
+                    restate,
                 } => {
                     let td = task_definition.as_ref().map(|r| resolve(r, &new_revision));
                     requests::update_service(
@@ -270,14 +352,14 @@ pub async fn act(
                         spec,
                         td.as_deref(),
                         *desired_count,
-                        *settings,
+                        restate,
                     )
                     .send()
                     .await
                     .context("ecs:UpdateService")?;
                 }
                 Action::RegisterScalableTarget { .. } => {
-                    requests::register_scalable_target(&clients.scaling, spec)
+                    requests::register_scalable_target(&clients.scaling, spec, owner)
                         .send()
                         .await
                         .context("application-autoscaling:RegisterScalableTarget")?;
@@ -292,7 +374,9 @@ pub async fn act(
                 }
                 // The handler waits, once everything is in place.
                 Action::WaitForSteadyState => {}
-                Action::DeregisterScalableTarget | Action::DeleteService { .. } => {
+                Action::DeregisterScalableTarget
+                | Action::DeleteService { .. }
+                | Action::WaitUntilInactive => {
                     unreachable!("delete actions are carried out by delete()")
                 }
             }
@@ -312,11 +396,13 @@ pub async fn act(
 }
 
 pub async fn delete(
-    clients: &Clients,
+    env: &Env,
     cluster: &str,
     name: &str,
     actions: &[Action],
+    owner: &Owner,
 ) -> Result<()> {
+    let clients = &env.clients;
     for action in actions {
         match action {
             Action::DeregisterScalableTarget => {
@@ -356,6 +442,9 @@ pub async fn delete(
                         }) => {}
                     Err(e) => return Err(e).context("ecs:DeleteService"),
                 }
+            }
+            Action::WaitUntilInactive => {
+                wait_while_draining(env, cluster, name, owner, env.wait_until()).await?;
             }
             other => unreachable!("not a delete action: {other:?}"),
         }

@@ -5,12 +5,13 @@ mod aws;
 pub mod plan;
 pub mod properties;
 mod requests;
-pub mod rollout;
-
-pub use rollout::{EcsRolloutWatcher, RolloutWatcher};
+// The rollout watch lives below the resources (the handler environment holds one).
+pub use crate::rollout;
+pub use crate::rollout::{EcsRolloutWatcher, RolloutWatcher};
 
 use crate::clients::Env;
 use crate::error::{ProvisionError, Result};
+use crate::ownership::Owner;
 use operator_common::custom_resource::{Request, RequestKind, Success};
 use plan::{Phase, RolloutOutcome};
 use properties::ServiceSpec;
@@ -32,6 +33,7 @@ pub fn parse_service_arn(arn: &str) -> Option<(String, String)> {
 
 pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
     let clients = &env.clients;
+    let owner = Owner::of(request);
     if let RequestKind::Delete { physical_id } = &request.kind {
         // An id that is not a service ARN was never created.
         let Some((cluster, name)) = parse_service_arn(physical_id) else {
@@ -40,12 +42,21 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
                 ..Success::default()
             });
         };
-        let current = aws::read_service(clients, &cluster, &name).await?;
+        let current = aws::read_service(clients, &cluster, &name, &owner).await?;
         let actions = plan::plan_delete(&current);
+        let reason = current
+            .service
+            .as_ref()
+            .filter(|s| !s.ownership.is_ours() && s.status != "INACTIVE")
+            .map(|s| {
+                s.ownership
+                    .left_alone(&format!("ECS service {name} in cluster {cluster}"))
+            });
         tracing::info!(resource = "Custom::Service", service = %name, plan = ?actions, "plan");
-        aws::delete(clients, &cluster, &name, &actions).await?;
+        aws::delete(env, &cluster, &name, &actions, &owner).await?;
         return Ok(Success {
             physical_id: physical_id.clone(),
+            reason,
             ..Success::default()
         });
     }
@@ -57,15 +68,52 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
         },
         _ => Phase::Create,
     };
-    let current = aws::read(clients, &phase, &spec).await?;
-    let plan = plan::plan(&phase, &spec, &current, &clients.region);
+    let mut made_service = false;
+    let outcome = create_or_update(env, &phase, &spec, &owner, &mut made_service).await;
+    match outcome {
+        // An Update keeps the id CloudFormation knows, so nothing would ever delete a service
+        // it made (a new ServiceName or ClusterName): delete it before answering FAILED.
+        Err(e) if made_service && matches!(phase, Phase::Update { .. }) => {
+            clean_up(env, &spec, &owner).await;
+            Err(match e {
+                ProvisionError::AfterMaking { source, .. } => *source,
+                other => other,
+            })
+        }
+        other => other,
+    }
+}
+
+/// Best effort, logged: removes the service a failed Update made.
+async fn clean_up(env: &Env, spec: &ServiceSpec, owner: &Owner) {
+    let actions = [
+        plan::Action::DeregisterScalableTarget,
+        plan::Action::DeleteService { arn: String::new() },
+    ];
+    match aws::delete(env, &spec.cluster, &spec.name, &actions, owner).await {
+        Ok(()) => tracing::warn!(service = %spec.name, cluster = %spec.cluster,
+            "deleted the service this failed update made"),
+        Err(e) => tracing::error!(service = %spec.name, cluster = %spec.cluster, error = %e,
+            "could not delete the service this failed update made"),
+    }
+}
+
+async fn create_or_update(
+    env: &Env,
+    phase: &Phase,
+    spec: &ServiceSpec,
+    owner: &Owner,
+    made_service: &mut bool,
+) -> Result<Success> {
+    let clients = &env.clients;
+    let current = aws::read(env, phase, spec, owner).await?;
+    let plan =
+        plan::plan(phase, spec, &current, &clients.region).map_err(ProvisionError::Refused)?;
     tracing::info!(resource = "Custom::Service", service = %spec.name, plan = ?plan.actions, "plan");
-    let done = aws::act(clients, &spec, &current, &plan).await?;
+    let done = aws::act(env, spec, &current, &plan, owner, made_service).await?;
 
     let mut reason = plan.note.clone();
     if plan.actions.contains(&plan::Action::WaitForSteadyState) {
-        // Leave a few seconds to answer after the wait.
-        let until = env.answer_by - std::time::Duration::from_secs(5);
         match env
             .rollouts
             .wait(
@@ -73,9 +121,10 @@ pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
                 &spec.cluster,
                 &spec.name,
                 &done.task_definition_arn,
-                until,
+                env.wait_until(),
             )
-            .await?
+            .await
+            .map_err(|e| e.made(&done.service_arn))?
         {
             RolloutOutcome::Completed => {}
             RolloutOutcome::Failed(why) => {

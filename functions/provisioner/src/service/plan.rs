@@ -3,7 +3,9 @@
 //! count and the digest the redeployer rolled out unless the template changed those properties.
 
 use super::properties::ServiceSpec;
-use crate::cluster::properties::StrategyItem;
+use crate::capacity::{self, StrategyItem};
+use crate::ownership::Ownership;
+pub use crate::rollout::{classify_rollout, DeploymentView, RolloutOutcome};
 use std::collections::BTreeMap;
 
 /// Create or Update (a Delete needs no spec: see [`plan_delete`]).
@@ -52,6 +54,17 @@ pub struct ServiceState {
     pub task_definition_arn: String,
     /// The running task definition, as far as this resource sets it.
     pub task: Option<TaskSpec>,
+    /// The service's own capacity provider strategy (empty: a launch type).
+    pub strategy: Vec<StrategyItem>,
+    /// What its tags say.
+    pub ownership: Ownership,
+}
+
+impl ServiceState {
+    /// Deleted, its tasks still stopping: the name cannot be used again until it is INACTIVE.
+    pub fn is_draining(&self) -> bool {
+        self.status == "DRAINING"
+    }
 }
 
 /// What AWS has that the decision needs.
@@ -60,7 +73,7 @@ pub struct Current {
     pub service: Option<ServiceState>,
     /// The digest ECR has for RepositoryUri:ImageTag, when it was looked up and found.
     pub image_digest: Option<String>,
-    /// The cluster's default capacity provider strategy (looked up for a new service only).
+    /// The cluster's default capacity provider strategy.
     pub cluster_strategy: Vec<StrategyItem>,
     /// ECR was asked for RepositoryUri:ImageTag and has no such image (yet).
     pub image_missing: bool,
@@ -89,8 +102,7 @@ pub enum Action {
         task_definition: Option<TaskDefinitionRef>,
         /// None keeps the running count.
         desired_count: Option<i32>,
-        /// Network, load balancer and deployment settings are restated.
-        settings: bool,
+        restate: Restate,
     },
     RegisterScalableTarget {
         min: i32,
@@ -105,6 +117,42 @@ pub enum Action {
     DeleteService {
         arn: String,
     },
+    /// Until DescribeServices says INACTIVE: the cluster cannot be deleted, nor the name
+    /// used again, while the service drains.
+    WaitUntilInactive,
+}
+
+/// The service settings an UpdateService sends besides revision and count.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Restate {
+    /// Deployment configuration (circuit breaker, percents) and grace period.
+    pub deployment: bool,
+    /// Subnets, security groups, public IP: ECS starts a new deployment.
+    pub network: bool,
+    /// The target group: ECS starts a new deployment.
+    pub load_balancer: bool,
+    /// The cluster's strategy, sent with forceNewDeployment: a service keeps the strategy it
+    /// was created with and ignores later changes of the cluster's default.
+    pub strategy: Option<Vec<StrategyItem>>,
+}
+
+impl Restate {
+    /// Whether ECS starts a new deployment for these settings.
+    pub fn deploys(&self) -> bool {
+        self.network || self.load_balancer || self.strategy.is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Restate::default()
+    }
+}
+
+/// The strategy to send to a service: the cluster's, when it has one the service lacks.
+pub fn strategy_to_send(
+    service: &[StrategyItem],
+    cluster: &[StrategyItem],
+) -> Option<Vec<StrategyItem>> {
+    (!cluster.is_empty() && !capacity::same(service, cluster)).then(|| cluster.to_vec())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,19 +232,51 @@ pub fn task_spec(spec: &ServiceSpec, image: String, region: &str) -> TaskSpec {
     }
 }
 
-fn service_settings_changed(spec: &ServiceSpec, old: &ServiceSpec) -> bool {
-    spec.subnets != old.subnets
-        || spec.security_groups != old.security_groups
-        || spec.assign_public_ip != old.assign_public_ip
-        || spec.target_group_arn != old.target_group_arn
-        || spec.container_port != old.container_port
-        || spec.grace_period_seconds != old.grace_period_seconds
-        || spec.minimum_healthy_percent != old.minimum_healthy_percent
-        || spec.maximum_percent != old.maximum_percent
+/// What an UpdateService must restate. `old` is None when adopting (a retried Create, made
+/// from these same properties: network and load balancer are not restated, since sending them
+/// would start a deployment) or when the old properties no longer parse.
+fn restate(
+    spec: &ServiceSpec,
+    old: Option<&ServiceSpec>,
+    service: &ServiceState,
+    cluster: &[StrategyItem],
+) -> Restate {
+    let changed = |f: &dyn Fn(&ServiceSpec) -> bool| old.is_some_and(f);
+    let network = changed(&|o| {
+        spec.subnets != o.subnets
+            || spec.security_groups != o.security_groups
+            || spec.assign_public_ip != o.assign_public_ip
+    });
+    let load_balancer = changed(&|o| {
+        spec.target_group_arn != o.target_group_arn || spec.container_port != o.container_port
+    });
+    let deployment = load_balancer
+        || old.is_none_or(|o| {
+            spec.grace_period_seconds != o.grace_period_seconds
+                || spec.minimum_healthy_percent != o.minimum_healthy_percent
+                || spec.maximum_percent != o.maximum_percent
+        });
+    Restate {
+        deployment,
+        network,
+        load_balancer,
+        strategy: strategy_to_send(&service.strategy, cluster),
+    }
 }
 
-/// Create and Update: bring the service to the spec.
-pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) -> Plan {
+/// Create and Update: bring the service to the spec, or say why it must not be touched.
+pub fn plan(
+    phase: &Phase,
+    spec: &ServiceSpec,
+    current: &Current,
+    region: &str,
+) -> Result<Plan, String> {
+    if let Some(other) = live(current).filter(|s| !s.ownership.is_ours()) {
+        return Err(other.ownership.refusal(
+            &format!("ECS service {} in cluster {}", spec.name, spec.cluster),
+            "ServiceName",
+        ));
+    }
     let service = live(current);
     // A replacement (new name or cluster) is a Create of the new service.
     let old = phase.old().filter(|old| !old.replaces(spec));
@@ -238,13 +318,12 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
             let new_revision =
                 (task_definition == TaskDefinitionRef::New).then_some(TaskDefinitionRef::New);
             let desired_count = choose_desired_count(phase, spec, Some(s.desired_count));
-            // Adopting (a retried Create) restates the settings; an Update sends what changed.
-            let settings = old.is_none_or(|o| service_settings_changed(spec, o));
-            if new_revision.is_some() || desired_count.is_some() || settings {
+            let restate = restate(spec, old, s, &current.cluster_strategy);
+            if new_revision.is_some() || desired_count.is_some() || !restate.is_empty() {
                 actions.push(Action::UpdateService {
                     task_definition: new_revision,
                     desired_count,
-                    settings,
+                    restate,
                 });
             }
         }
@@ -269,15 +348,14 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
             memory_target: spec.memory_target_percent,
         });
     }
-    let deploys = actions.iter().any(|a| {
-        matches!(
-            a,
-            Action::CreateService { .. }
-                | Action::UpdateService {
-                    task_definition: Some(_),
-                    ..
-                }
-        )
+    let deploys = actions.iter().any(|a| match a {
+        Action::CreateService { .. } => true,
+        Action::UpdateService {
+            task_definition,
+            restate,
+            ..
+        } => task_definition.is_some() || restate.deploys(),
+        _ => false,
     });
     // Before the first push no task can start: waiting would only end in a failed stack.
     if spec.wait_for_steady_state && deploys && !waits_for_first_push {
@@ -289,69 +367,26 @@ pub fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) 
             spec.repository_uri, spec.image_tag
         )
     });
-    Plan {
+    Ok(Plan {
         actions,
         task_definition,
         note,
-    }
+    })
 }
 
-/// Delete: stop scaling, then delete the service (ECS drains its tasks). The log group and
-/// task definitions stay: they are the record of what ran.
+/// Delete: stop scaling, delete the service, and wait while ECS drains its tasks (so that the
+/// cluster's Delete, next, succeeds). The log group and task definitions stay: they are the
+/// record of what ran. A service this stack did not make is left alone.
 pub fn plan_delete(current: &Current) -> Vec<Action> {
-    match live(current) {
-        Some(s) => vec![
+    match &current.service {
+        Some(s) if !s.ownership.is_ours() => Vec::new(),
+        Some(s) if s.status == "ACTIVE" => vec![
             Action::DeregisterScalableTarget,
             Action::DeleteService { arn: s.arn.clone() },
+            Action::WaitUntilInactive,
         ],
-        None => Vec::new(),
-    }
-}
-
-/// How a deployment ended, as far as the watcher could see before its deadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RolloutOutcome {
-    Completed,
-    /// The circuit breaker failed it (and rolled back): ECS's reason.
-    Failed(String),
-    StillRunning,
-}
-
-/// One entry of a service's `deployments`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentView {
-    /// PRIMARY, ACTIVE or INACTIVE.
-    pub status: String,
-    pub task_definition: String,
-    /// IN_PROGRESS, COMPLETED or FAILED.
-    pub rollout_state: String,
-    pub rollout_state_reason: String,
-}
-
-/// Where the deployment of `task_definition` stands.
-pub fn classify_rollout(deployments: &[DeploymentView], task_definition: &str) -> RolloutOutcome {
-    match deployments
-        .iter()
-        .find(|d| d.task_definition == task_definition)
-    {
-        Some(d) if d.rollout_state == "FAILED" => {
-            RolloutOutcome::Failed(if d.rollout_state_reason.is_empty() {
-                "the deployment failed and ECS rolled back".into()
-            } else {
-                d.rollout_state_reason.clone()
-            })
-        }
-        Some(d) if d.status == "PRIMARY" && d.rollout_state == "COMPLETED" => {
-            RolloutOutcome::Completed
-        }
-        Some(_) => RolloutOutcome::StillRunning,
-        None => match deployments.iter().find(|d| d.status == "PRIMARY") {
-            Some(primary) => RolloutOutcome::Failed(format!(
-                "the service is back on {} (the deployment of {task_definition} was rolled back)",
-                primary.task_definition
-            )),
-            None => RolloutOutcome::StillRunning,
-        },
+        Some(s) if s.is_draining() => vec![Action::WaitUntilInactive],
+        _ => Vec::new(),
     }
 }
 
@@ -375,11 +410,17 @@ mod tests {
                 task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3"
                     .into(),
                 task: Some(task_spec(spec, image.to_string(), REGION)),
+                strategy: Vec::new(),
+                ownership: Ownership::Ours,
             }),
             image_digest: None,
             cluster_strategy: Vec::new(),
             image_missing: false,
         }
+    }
+
+    fn plan(phase: &Phase, spec: &ServiceSpec, current: &Current, region: &str) -> Plan {
+        super::plan(phase, spec, current, region).unwrap()
     }
 
     #[test]
@@ -473,7 +514,7 @@ mod tests {
         assert!(p.actions.contains(&Action::UpdateService {
             task_definition: Some(TaskDefinitionRef::New),
             desired_count: None,
-            settings: false
+            restate: Restate::default()
         }));
     }
 
@@ -491,7 +532,7 @@ mod tests {
         assert!(p.actions.contains(&Action::UpdateService {
             task_definition: Some(TaskDefinitionRef::New),
             desired_count: Some(3),
-            settings: false
+            restate: Restate::default()
         }));
         assert!(p.actions.iter().any(
             |a| matches!(a, Action::RegisterTaskDefinition(t) if t.image.ends_with(&format!("@{DIGEST}")))
@@ -561,56 +602,122 @@ mod tests {
                 Action::DeregisterScalableTarget,
                 Action::DeleteService {
                     arn: "arn:aws:ecs:us-east-1:123456789012:service/sky/web".into()
-                }
+                },
+                Action::WaitUntilInactive
             ]
         );
-        let mut gone = current;
+        let mut draining = current.clone();
+        draining.service.as_mut().unwrap().status = "DRAINING".into();
+        assert_eq!(plan_delete(&draining), vec![Action::WaitUntilInactive]);
+        let mut gone = current.clone();
         gone.service.as_mut().unwrap().status = "INACTIVE".into();
         assert!(plan_delete(&gone).is_empty());
         assert!(plan_delete(&Current::default()).is_empty());
+        let mut foreign = current;
+        foreign.service.as_mut().unwrap().ownership = Ownership::Untagged;
+        assert!(plan_delete(&foreign).is_empty());
     }
 
-    fn deployment(status: &str, td: &str, state: &str, reason: &str) -> DeploymentView {
-        DeploymentView {
-            status: status.into(),
-            task_definition: td.into(),
-            rollout_state: state.into(),
-            rollout_state_reason: reason.into(),
+    #[test]
+    fn another_stacks_service_is_refused() {
+        let spec = spec_with(json!({}));
+        let mut current = running(&spec, "img", 2);
+        current.service.as_mut().unwrap().ownership = Ownership::OtherStack {
+            stack_id: "arn:other".into(),
+        };
+        for phase in [
+            Phase::Create,
+            Phase::Update {
+                old: Some(spec.clone()),
+            },
+        ] {
+            let err = super::plan(&phase, &spec, &current, REGION).unwrap_err();
+            assert!(
+                err.contains("ECS service web in cluster sky") && err.contains("arn:other"),
+                "{err}"
+            );
+        }
+    }
+
+    fn update_of(p: &Plan) -> Option<(&Option<TaskDefinitionRef>, &Restate)> {
+        p.actions.iter().find_map(|a| match a {
+            Action::UpdateService {
+                task_definition,
+                restate,
+                ..
+            } => Some((task_definition, restate)),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn settings_that_start_a_deployment_are_waited_for() {
+        let old = spec_with(json!({"WaitForSteadyState": "true"}));
+        let image = format!("{}@{DIGEST}", old.repository_uri);
+        let phase = Phase::Update {
+            old: Some(old.clone()),
+        };
+        let cases = [
+            (json!({"Subnets": ["subnet-c", "subnet-d"]}), "network"),
+            (json!({"SecurityGroups": ["sg-2"]}), "network"),
+            (json!({"AssignPublicIp": "true"}), "network"),
+            (
+                json!({"TargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/other/1"}),
+                "load_balancer",
+            ),
+            (
+                json!({"HealthCheckGracePeriodSeconds": "120"}),
+                "deployment",
+            ),
+        ];
+        for (change, what) in cases {
+            let mut props = crate::service::properties::tests::base();
+            props["WaitForSteadyState"] = json!("true");
+            for (k, v) in change.as_object().unwrap() {
+                props[k] = v.clone();
+            }
+            let new = ServiceSpec::parse(props.as_object().unwrap()).unwrap();
+            let p = plan(&phase, &new, &running(&old, &image, 2), REGION);
+            let (td, restate) = update_of(&p).unwrap_or_else(|| panic!("{what}: {:?}", p.actions));
+            assert_eq!(*td, None, "{what}: no new revision");
+            assert_eq!(restate.network, what == "network", "{what}");
+            assert_eq!(restate.load_balancer, what == "load_balancer", "{what}");
+            assert!(restate.deployment || what == "network", "{what}");
+            // Only what starts a deployment is waited for.
+            assert_eq!(
+                p.actions.contains(&Action::WaitForSteadyState),
+                what != "deployment",
+                "{what}"
+            );
         }
     }
 
     #[test]
-    fn rollouts_are_classified_from_the_deployments() {
-        let ours = "td:2";
-        assert_eq!(
-            classify_rollout(&[deployment("PRIMARY", ours, "COMPLETED", "")], ours),
-            RolloutOutcome::Completed
-        );
-        assert_eq!(
-            classify_rollout(
-                &[
-                    deployment("PRIMARY", ours, "IN_PROGRESS", ""),
-                    deployment("ACTIVE", "td:1", "COMPLETED", "")
-                ],
-                ours
-            ),
-            RolloutOutcome::StillRunning
-        );
-        let breaker = "ECS deployment circuit breaker: tasks failed to start.";
-        assert_eq!(
-            classify_rollout(
-                &[
-                    deployment("PRIMARY", "td:1", "IN_PROGRESS", ""),
-                    deployment("ACTIVE", ours, "FAILED", breaker)
-                ],
-                ours
-            ),
-            RolloutOutcome::Failed(breaker.into())
-        );
-        assert!(matches!(
-            classify_rollout(&[deployment("PRIMARY", "td:1", "COMPLETED", "")], ours),
-            RolloutOutcome::Failed(r) if r.contains("rolled back")
-        ));
+    fn a_changed_cluster_strategy_reaches_the_service_with_a_new_deployment() {
+        let spec = spec_with(json!({"WaitForSteadyState": "true"}));
+        let image = format!("{}@{DIGEST}", spec.repository_uri);
+        let mut current = running(&spec, &image, 2);
+        let seed = crate::cluster::properties::default_strategy();
+        current.service.as_mut().unwrap().strategy = seed.clone();
+        current.cluster_strategy = seed.iter().rev().cloned().collect();
+        let phase = Phase::Update {
+            old: Some(spec.clone()),
+        };
+        // The same strategy in another order: nothing to do.
+        assert!(plan(&phase, &spec, &current, REGION).actions.is_empty());
+        let fargate_only = vec![StrategyItem {
+            capacity_provider: "FARGATE".into(),
+            weight: 1,
+            base: 0,
+        }];
+        current.cluster_strategy = fargate_only.clone();
+        let p = plan(&phase, &spec, &current, REGION);
+        let (_, restate) = update_of(&p).unwrap();
+        assert_eq!(restate.strategy, Some(fargate_only.clone()));
+        assert!(p.actions.contains(&Action::WaitForSteadyState));
+        // A cluster without a strategy leaves the service's alone.
+        assert_eq!(strategy_to_send(&seed, &[]), None);
+        assert_eq!(strategy_to_send(&[], &fargate_only), Some(fargate_only));
     }
 
     proptest! {

@@ -29,6 +29,7 @@ pub const KNOWN: &[&str] = &[
     "MinimumHealthyPercent",
     "MaximumPercent",
     "WaitForSteadyState",
+    "ClusterCapacityProviderStrategy",
 ];
 
 /// CloudWatch Logs accepts only these retention periods.
@@ -80,6 +81,9 @@ pub struct ServiceSpec {
     pub minimum_healthy_percent: i32,
     pub maximum_percent: i32,
     pub wait_for_steady_state: bool,
+    /// `Fn::GetAtt Cluster.CapacityProviderStrategy`: only there so that a change of the
+    /// cluster's strategy reaches the service as an Update (the cluster itself is read).
+    pub cluster_strategy: Option<String>,
 }
 
 fn arn(p: &Properties, name: &str, required: bool) -> Result<Option<String>> {
@@ -237,6 +241,7 @@ impl ServiceSpec {
             execution_role_arn: arn(&p, "ExecutionRoleArn", true)?.unwrap_or_default(),
             task_role_arn: arn(&p, "TaskRoleArn", false)?,
             log_retention_days,
+            cluster_strategy: p.optional_string("ClusterCapacityProviderStrategy")?,
             environment,
             secrets,
             grace_period_seconds: p.int("HealthCheckGracePeriodSeconds", 60, 0, 2_147_483_647)?,

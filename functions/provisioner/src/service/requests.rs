@@ -2,9 +2,10 @@
 //! moto silently drops several of them (capacity provider strategy, deployment configuration,
 //! grace period), so its read-back cannot prove them.
 
-use super::plan::TaskSpec;
+use super::plan::{Restate, TaskSpec};
 use super::properties::ServiceSpec;
-use crate::cluster::properties::StrategyItem;
+use crate::capacity::StrategyItem;
+use crate::ownership::Owner;
 use aws_sdk_applicationautoscaling::operation::put_scaling_policy::builders::PutScalingPolicyFluentBuilder;
 use aws_sdk_applicationautoscaling::operation::register_scalable_target::builders::RegisterScalableTargetFluentBuilder;
 use aws_sdk_applicationautoscaling::types::{
@@ -28,6 +29,7 @@ pub const SCALE_IN_COOLDOWN_SECONDS: i32 = 300;
 pub fn register_task_definition(
     ecs: &aws_sdk_ecs::Client,
     task: &TaskSpec,
+    owner: &Owner,
 ) -> RegisterTaskDefinitionFluentBuilder {
     let container = ContainerDefinition::builder()
         .name(&task.container_name)
@@ -76,6 +78,7 @@ pub fn register_task_definition(
         .execution_role_arn(&task.execution_role_arn)
         .set_task_role_arn(task.task_role_arn.clone())
         .container_definitions(container)
+        .set_tags(Some(crate::ownership::ecs_tags(owner)))
 }
 
 fn network(spec: &ServiceSpec) -> NetworkConfiguration {
@@ -130,9 +133,11 @@ pub fn create_service(
     spec: &ServiceSpec,
     task_definition: &str,
     strategy: &[StrategyItem],
+    owner: &Owner,
 ) -> CreateServiceFluentBuilder {
     let request = ecs
         .create_service()
+        .set_tags(Some(crate::ownership::ecs_tags(owner)))
         .cluster(&spec.cluster)
         .service_name(&spec.name)
         .task_definition(task_definition)
@@ -154,7 +159,7 @@ pub fn create_service(
     if strategy.is_empty() {
         request.launch_type(LaunchType::Fargate)
     } else {
-        request.set_capacity_provider_strategy(Some(crate::cluster::strategy_items(strategy)))
+        request.set_capacity_provider_strategy(Some(crate::capacity::strategy_items(strategy)))
     }
 }
 
@@ -163,30 +168,45 @@ pub fn update_service(
     spec: &ServiceSpec,
     task_definition: Option<&str>,
     desired_count: Option<i32>,
-    settings: bool,
+    restate: &Restate,
 ) -> UpdateServiceFluentBuilder {
-    let request = ecs
+    let mut request = ecs
         .update_service()
         .cluster(&spec.cluster)
         .service(&spec.name)
         .set_task_definition(task_definition.map(str::to_string))
         .set_desired_count(desired_count);
-    if !settings {
-        return request;
+    if restate.network {
+        request = request.network_configuration(network(spec));
+    }
+    if restate.load_balancer {
+        // An empty list removes the load balancer (absent would keep it).
+        request = request.set_load_balancers(Some(load_balancers(spec).unwrap_or_default()));
+    }
+    if restate.deployment {
+        request = request
+            .set_health_check_grace_period_seconds(grace_period(spec))
+            .deployment_configuration(deployment(spec));
+    }
+    if let Some(strategy) = &restate.strategy {
+        // ECS applies a new strategy only with a new deployment.
+        request = request
+            .set_capacity_provider_strategy(Some(crate::capacity::strategy_items(strategy)))
+            .force_new_deployment(true);
     }
     request
-        .network_configuration(network(spec))
-        .set_load_balancers(load_balancers(spec))
-        .set_health_check_grace_period_seconds(grace_period(spec))
-        .deployment_configuration(deployment(spec))
 }
 
 pub fn register_scalable_target(
     scaling: &aws_sdk_applicationautoscaling::Client,
     spec: &ServiceSpec,
+    owner: &Owner,
 ) -> RegisterScalableTargetFluentBuilder {
+    let [(stack_key, stack), (logical_key, logical)] = owner.tags();
     scaling
         .register_scalable_target()
+        .tags(stack_key, stack)
+        .tags(logical_key, logical)
         .service_namespace(ServiceNamespace::Ecs)
         .resource_id(spec.scaling_resource_id())
         .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
@@ -249,14 +269,32 @@ mod tests {
     use crate::service::properties::tests::spec_with;
     use serde_json::json;
 
+    fn owner() -> Owner {
+        Owner {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1".into(),
+            logical_id: "Service".into(),
+        }
+    }
+
+    fn owned(tags: &[aws_sdk_ecs::types::Tag]) -> bool {
+        let map = crate::ownership::tag_map(tags);
+        owner().judge(&map).is_ours()
+    }
+
     #[test]
     fn create_service_sends_what_moto_drops() {
         let spec = spec_with(json!({"HealthCheckGracePeriodSeconds": "90"}));
-        let input = create_service(&offline_ecs(), &spec, "arn:td:1", &default_strategy())
-            .as_input()
-            .clone()
-            .build()
-            .unwrap();
+        let input = create_service(
+            &offline_ecs(),
+            &spec,
+            "arn:td:1",
+            &default_strategy(),
+            &owner(),
+        )
+        .as_input()
+        .clone()
+        .build()
+        .unwrap();
         let strategy = input.capacity_provider_strategy();
         assert_eq!(strategy.len(), 2);
         assert_eq!(
@@ -299,12 +337,13 @@ mod tests {
             (Some("web"), Some(80))
         );
         assert_eq!(input.desired_count(), Some(2));
+        assert!(owned(input.tags()), "tagged in the create call itself");
     }
 
     #[test]
     fn without_a_cluster_strategy_the_service_is_plain_fargate() {
         let spec = spec_with(json!({"TargetGroupArn": ""}));
-        let input = create_service(&offline_ecs(), &spec, "arn:td:1", &[])
+        let input = create_service(&offline_ecs(), &spec, "arn:td:1", &[], &owner())
             .as_input()
             .clone()
             .build()
@@ -314,34 +353,112 @@ mod tests {
         assert_eq!(input.health_check_grace_period_seconds(), None);
     }
 
-    #[test]
-    fn update_sends_only_what_the_plan_changes() {
-        let spec = spec_with(json!({}));
-        let bare = update_service(&offline_ecs(), &spec, None, None, false)
+    fn update(
+        spec: &ServiceSpec,
+        td: Option<&str>,
+        count: Option<i32>,
+        restate: Restate,
+    ) -> aws_sdk_ecs::operation::update_service::UpdateServiceInput {
+        update_service(&offline_ecs(), spec, td, count, &restate)
             .as_input()
             .clone()
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn update_sends_only_what_the_plan_changes() {
+        let spec = spec_with(json!({}));
+        let bare = update(&spec, None, None, Restate::default());
         assert_eq!((bare.task_definition(), bare.desired_count()), (None, None));
         assert!(
             bare.deployment_configuration().is_none() && bare.network_configuration().is_none()
         );
-        let full = update_service(&offline_ecs(), &spec, Some("arn:td:2"), Some(3), true)
-            .as_input()
-            .clone()
-            .build()
-            .unwrap();
+        assert_eq!(bare.load_balancers, None);
+        assert_eq!(bare.capacity_provider_strategy, None);
+        assert_eq!(bare.force_new_deployment(), None);
+        let counted = update(&spec, Some("arn:td:2"), Some(3), Restate::default());
         assert_eq!(
-            (full.task_definition(), full.desired_count()),
+            (counted.task_definition(), counted.desired_count()),
             (Some("arn:td:2"), Some(3))
         );
-        assert!(full
+    }
+
+    #[test]
+    fn update_restates_each_setting_alone() {
+        let spec = spec_with(json!({}));
+        let network = update(
+            &spec,
+            None,
+            None,
+            Restate {
+                network: true,
+                ..Restate::default()
+            },
+        );
+        let vpc = network
+            .network_configuration()
+            .unwrap()
+            .awsvpc_configuration()
+            .unwrap();
+        assert_eq!(vpc.subnets(), ["subnet-a", "subnet-b"]);
+        assert_eq!(network.load_balancers, None);
+        assert!(network.deployment_configuration().is_none());
+
+        let lb = update(
+            &spec,
+            None,
+            None,
+            Restate {
+                load_balancer: true,
+                deployment: true,
+                ..Restate::default()
+            },
+        );
+        let target = &lb.load_balancers()[0];
+        assert_eq!(
+            (target.container_name(), target.container_port()),
+            (Some("web"), Some(80))
+        );
+        assert!(lb.network_configuration().is_none());
+        assert_eq!(lb.health_check_grace_period_seconds(), Some(60));
+        assert!(lb
             .deployment_configuration()
             .unwrap()
             .deployment_circuit_breaker()
             .unwrap()
             .rollback());
-        assert_eq!(full.health_check_grace_period_seconds(), Some(60));
+
+        // Leaving the load balancer sends an empty list, and no grace period (ECS refuses one).
+        let without = spec_with(json!({"TargetGroupArn": ""}));
+        let off = update(
+            &without,
+            None,
+            None,
+            Restate {
+                load_balancer: true,
+                deployment: true,
+                ..Restate::default()
+            },
+        );
+        assert_eq!(off.load_balancers, Some(Vec::new()));
+        assert_eq!(off.health_check_grace_period_seconds(), None);
+
+        let strategy = update(
+            &spec,
+            None,
+            None,
+            Restate {
+                strategy: Some(default_strategy()),
+                ..Restate::default()
+            },
+        );
+        assert_eq!(
+            strategy.capacity_provider_strategy(),
+            crate::capacity::strategy_items(&default_strategy()).as_slice()
+        );
+        assert_eq!(strategy.force_new_deployment(), Some(true));
+        assert!(strategy.network_configuration().is_none() && strategy.load_balancers.is_none());
     }
 
     #[test]
@@ -349,7 +466,7 @@ mod tests {
         let spec = spec_with(json!({"Environment": {"MODE": "prod"},
             "Secrets": {"DB_URL": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}}));
         let task = task_spec(&spec, "repo@sha256:abc".into(), "us-east-1");
-        let input = register_task_definition(&offline_ecs(), &task)
+        let input = register_task_definition(&offline_ecs(), &task, &owner())
             .as_input()
             .clone()
             .build()
@@ -368,6 +485,7 @@ mod tests {
         let logs = c.log_configuration().unwrap();
         assert_eq!(logs.log_driver(), &LogDriver::Awslogs);
         assert_eq!(logs.options().unwrap()["awslogs-group"], "/ecs/web");
+        assert!(owned(input.tags()));
     }
 
     #[test]
@@ -375,7 +493,7 @@ mod tests {
         let spec = spec_with(
             json!({"MinCapacity": "2", "MaxCapacity": "8", "DesiredCount": "2", "CpuTargetPercent": "65"}),
         );
-        let target = register_scalable_target(&offline_scaling(), &spec)
+        let target = register_scalable_target(&offline_scaling(), &spec, &owner())
             .as_input()
             .clone()
             .build()
@@ -385,6 +503,8 @@ mod tests {
             (target.min_capacity(), target.max_capacity()),
             (Some(2), Some(8))
         );
+        let tags = target.tags().unwrap();
+        assert_eq!(tags["skyhigh:logical-id"], "Service");
         let [(name, metric, value), _] = scaling_policies(&spec);
         let policy = put_scaling_policy(&offline_scaling(), &spec, &name, metric, value)
             .as_input()
