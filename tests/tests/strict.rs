@@ -138,3 +138,160 @@ async fn faults_touch_only_the_matching_calls() {
         .unwrap();
     assert_eq!(strict::calls("ecs:CreateCluster", &mine), 2);
 }
+
+/// A cluster with one service (EC2 launch type: no network needed in moto).
+async fn cluster_with_service(w: &World, cluster: &str, service: &str) {
+    let ecs = &w.clients.ecs;
+    ecs.create_cluster()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .unwrap();
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("app")
+        .image("nginx")
+        .memory(512)
+        .build();
+    let td = ecs
+        .register_task_definition()
+        .family(service)
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+    let arn = td.task_definition().unwrap().task_definition_arn().unwrap();
+    ecs.create_service()
+        .cluster(cluster)
+        .service_name(service)
+        .task_definition(arn)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn status(w: &World, cluster: &str, service: &str) -> String {
+    let out = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .unwrap();
+    out.services()[0].status().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_deleted_service_drains_and_meanwhile_blocks_its_cluster_and_its_name() {
+    let w = World::new().await;
+    let (cluster, service) = (w.name("drain"), w.name("web"));
+    cluster_with_service(&w, &cluster, &service).await;
+    let ecs = &w.clients.ecs;
+    let deleted = ecs
+        .delete_service()
+        .cluster(&cluster)
+        .service(&service)
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.service().unwrap().status(), Some("DRAINING"));
+    assert_eq!(status(&w, &cluster, &service).await, "DRAINING");
+
+    let err = ecs
+        .delete_cluster()
+        .cluster(&cluster)
+        .send()
+        .await
+        .expect_err("a draining service blocks it");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_cluster_contains_services_exception()),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.message(),
+        Some("The Cluster cannot be deleted while Services are active.")
+    );
+
+    let td = format!("{service}:1");
+    let again = ecs
+        .create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&td)
+        .send()
+        .await;
+    let err = again.expect_err("the name is still draining");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_invalid_parameter_exception()),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.message(),
+        Some("Unable to Start a service that is still Draining.")
+    );
+
+    // It ends INACTIVE (after STRICT_DRAIN_SECONDS); then both succeed.
+    while status(&w, &cluster, &service).await == "DRAINING" {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status(&w, &cluster, &service).await, "INACTIVE");
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&td)
+        .send()
+        .await
+        .unwrap();
+    ecs.delete_service()
+        .cluster(&cluster)
+        .service(&service)
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    let other = w.name("other");
+    ecs.create_cluster()
+        .cluster_name(&other)
+        .send()
+        .await
+        .unwrap();
+    ecs.delete_cluster()
+        .cluster(&other)
+        .send()
+        .await
+        .expect("a cluster without draining services goes");
+}
+
+// The only test in this binary that creates a cluster with capacity providers: the first one
+// of the process (the account) is the one that fails.
+#[tokio::test]
+async fn the_first_capacity_provider_cluster_of_an_account_fails_once_on_the_service_linked_role() {
+    let w = World::new().await;
+    let create = |name: String| {
+        w.clients
+            .ecs
+            .create_cluster()
+            .cluster_name(name)
+            .capacity_providers("FARGATE")
+            .capacity_providers("FARGATE_SPOT")
+            .send()
+    };
+    let err = create(w.name("slr"))
+        .await
+        .expect_err("the role is being created");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_invalid_parameter_exception()),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.message(),
+        Some("Unable to assume the service linked role. Please verify that the ECS service linked role exists.")
+    );
+    create(w.name("slr")).await.expect("the role exists now");
+}

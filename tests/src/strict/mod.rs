@@ -2,6 +2,7 @@
 //! (`moto::endpoint()` is its URL). It names each call as IAM does, injects the faults a test
 //! asks for, and plays what AWS does that moto does not (see README, "Tests and the local AWS").
 
+pub mod draining;
 mod errors;
 mod faults;
 mod proxy;
@@ -10,34 +11,80 @@ pub mod request;
 pub use faults::{Fault, FaultKind};
 
 use proxy::State;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 static STATE: OnceLock<Arc<State>> = OnceLock::new();
 static URL: OnceLock<String> = OnceLock::new();
 
+/// How long a deleted service stays DRAINING unless `STRICT_DRAIN_SECONDS` says otherwise
+/// (AWS: the target group's deregistration delay, 300 s by default).
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
+
 /// The rules the layer applies between naming a call and forwarding it.
-#[derive(Default)]
-pub struct Rules {}
+pub struct Rules {
+    draining: Mutex<draining::Draining>,
+}
+
+fn drain_from_env() -> Duration {
+    std::env::var("STRICT_DRAIN_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_DRAIN)
+}
+
+/// The ECS JSON body of a call, if it is one.
+fn ecs_body(call: &request::Call, body: &[u8]) -> Option<serde_json::Value> {
+    (call.service == "ecs" && call.protocol == request::Protocol::Json)
+        .then(|| serde_json::from_slice(body).ok())
+        .flatten()
+}
 
 impl Rules {
+    fn new() -> Rules {
+        Rules {
+            draining: Mutex::new(draining::Draining::new(drain_from_env())),
+        }
+    }
+
     /// An answer that refuses the call instead of forwarding it, if any.
     async fn before(
         &self,
         _state: &State,
-        _call: &request::Call,
-        _body: &[u8],
+        call: &request::Call,
+        body: &[u8],
     ) -> Option<errors::Answer> {
-        None
+        let ecs = ecs_body(call, body)?;
+        let refusal = self.draining.lock().unwrap().before(
+            &call.operation,
+            &call.account,
+            &ecs,
+            Instant::now(),
+        );
+        refusal.map(|(code, message)| errors::error(call.protocol, 400, code, message))
     }
 
-    /// Moto's answer, as AWS would have given it.
+    /// moto's answer, as AWS would have given it.
     async fn after(
         &self,
         _state: &State,
-        _call: &request::Call,
-        _body: &[u8],
-        answer: errors::Answer,
+        call: &request::Call,
+        body: &[u8],
+        mut answer: errors::Answer,
     ) -> errors::Answer {
+        if answer.status != 200 {
+            return answer;
+        }
+        if let (Some(ecs), Ok(mut out)) =
+            (ecs_body(call, body), serde_json::from_slice(&answer.body))
+        {
+            self.draining
+                .lock()
+                .unwrap()
+                .after(&call.operation, &ecs, &mut out, Instant::now());
+            answer.body = serde_json::to_vec(&out).expect("JSON");
+        }
         answer
     }
 }
@@ -60,7 +107,7 @@ pub fn start(backend: &str) -> &'static str {
                 backend: backend.to_string(),
                 http,
                 faults: Default::default(),
-                rules: Rules::default(),
+                rules: Rules::new(),
             })
         });
         proxy::spawn(state.clone())
@@ -76,4 +123,9 @@ pub fn inject(fault: Fault) {
 /// How many calls of `action` whose body contains `matching` reached the layer (faulted or not).
 pub fn calls(action: &str, matching: &str) -> usize {
     state().faults.lock().unwrap().calls(action, matching)
+}
+
+/// How long a service deleted from now on stays DRAINING (process-wide).
+pub fn set_drain(drain: Duration) {
+    state().rules.draining.lock().unwrap().drain = drain;
 }

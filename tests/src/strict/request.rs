@@ -20,6 +20,8 @@ pub enum Protocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub access_key: Option<String>,
+    /// moto's `x-moto-account-id`, else moto's default account.
+    pub account: String,
     /// The IAM service prefix (`ecs`, `elasticloadbalancing`, `cloudwatch`…); empty if unknown.
     pub service: String,
     /// The API operation (`CreateService`); empty if unknown.
@@ -72,11 +74,15 @@ pub fn identify<'h>(path: &str, header: impl Fn(&str) -> Option<&'h str>, body: 
         None => (None, String::new()),
     };
     let service = iam_prefix(&signing).to_string();
+    let account = header("x-moto-account-id")
+        .unwrap_or(crate::moto::ACCOUNT)
+        .to_string();
     let raw = String::from_utf8_lossy(body).into_owned();
     if let Some(target) = header("x-amz-target") {
         let operation = target.rsplit('.').next().unwrap_or_default().to_string();
         return Call {
             access_key,
+            account,
             service,
             operation,
             protocol: Protocol::Json,
@@ -93,6 +99,7 @@ pub fn identify<'h>(path: &str, header: impl Fn(&str) -> Option<&'h str>, body: 
     if let ["", "service", _, "operation", op] = segments.as_slice() {
         return Call {
             access_key,
+            account,
             service,
             operation: op.to_string(),
             protocol: Protocol::Cbor,
@@ -109,6 +116,7 @@ pub fn identify<'h>(path: &str, header: impl Fn(&str) -> Option<&'h str>, body: 
         };
         return Call {
             access_key,
+            account,
             service,
             operation: op.clone(),
             protocol,
@@ -117,6 +125,7 @@ pub fn identify<'h>(path: &str, header: impl Fn(&str) -> Option<&'h str>, body: 
     }
     Call {
         access_key,
+        account,
         service,
         operation: String::new(),
         protocol: Protocol::Other,
