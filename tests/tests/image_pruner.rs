@@ -5,8 +5,10 @@
 //! older and a newer group; the others only assert what holds whatever the tie-breaking.
 
 use aws_sdk_ecs::types::ContainerDefinition;
-use local_harness::moto::{process_env, workspace_root};
-use local_harness::runtime_api::LambdaProcess;
+use local_harness::moto::workspace_root;
+use local_harness::scenarios::image_pruner::{
+    now_millis, oci_image, push_event, push_multi_arch, put_manifest, sign, Pruner,
+};
 use local_harness::stack::build_function;
 use local_harness::world::World;
 use serde_json::{json, Value};
@@ -25,27 +27,9 @@ async fn prune(
     settings: &[(&str, &str)],
     event: Value,
 ) -> Result<Value, Value> {
-    let bin = build_function("image-pruner");
-    let home = std::env::temp_dir().join(format!("image-pruner-home-{}", w.id));
-    std::fs::create_dir_all(&home).unwrap();
-    let mut env = process_env(&w.endpoint, &home);
-    for (k, v) in [
-        ("CLUSTER_NAME", w.name("sky")),
-        ("SERVICE_NAME", w.name("web")),
-        ("REPOSITORY_NAME", repository.to_string()),
-    ] {
-        env.push((k.into(), v));
-    }
-    env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let process = LambdaProcess::start(&bin, "image-pruner", &env)
-        .await
-        .expect("start image-pruner");
-    let outcome = process
-        .runtime
-        .invoke(event, Duration::from_secs(240))
-        .await
-        .unwrap_or_else(|| panic!("no answer; init error {:?}", process.runtime.init_error()));
-    process.stop().await;
+    let pruner = Pruner::start(w, repository, settings).await;
+    let outcome = pruner.invoke(event).await;
+    pruner.stop().await;
     outcome
 }
 
@@ -114,6 +98,7 @@ async fn fifteen_pushes_are_pruned_to_the_ten_newest() {
 
     let out = schedule(&w, &repo, &[]).await;
     assert_eq!(out["trigger"], "schedule");
+    assert_eq!(out["decision"], "pruned");
     assert_eq!(
         out["service_found"], false,
         "no service: only the newest are kept"
@@ -156,6 +141,7 @@ async fn an_image_in_use_older_than_the_newest_ten_is_kept() {
         .await
         .expect("the prune succeeds");
     assert_eq!(out["trigger"], "push");
+    assert_eq!(out["decision"], "pruned");
     assert_eq!(out["service_found"], true);
     assert_eq!(out["kept_in_use"], 1, "{out}");
     assert_eq!(out["kept_newest"], 10, "{out}");
@@ -265,7 +251,7 @@ async fn a_dry_run_deletes_nothing() {
 }
 
 #[tokio::test]
-async fn a_push_to_another_repository_is_ignored_and_other_events_fail_without_aws_calls() {
+async fn a_push_to_another_repository_is_ignored_and_other_events_are_rejected_without_aws_calls() {
     let w = World::new().await;
     let repo = repository(&w).await;
     push_many(&w, &repo, 400..412).await;
@@ -277,15 +263,152 @@ async fn a_push_to_another_repository_is_ignored_and_other_events_fail_without_a
     )
     .await
     .expect("ignored, not failed");
-    assert_eq!(out["trigger"], "ignored");
+    assert_eq!(out["decision"], "ignored");
     assert_eq!(out["aws_calls"], 0);
     assert_eq!(digests(&w, &repo).await.len(), 12);
 
-    let err = prune(&w, &repo, &[], json!({"RequestType": "Create"}))
-        .await
-        .expect_err("an unsupported event is an error");
-    assert!(err.to_string().contains("unsupported event"), "{err}");
+    // Not retried by Lambda: answered, with the reason, and nothing asked of AWS.
+    for event in [
+        json!({"RequestType": "Create"}),
+        json!({"detail-type": "ECR Image Action", "source": "aws.ecr", "detail": {"result": "SUCCESS"}}),
+    ] {
+        let out = prune(&w, &repo, &[], event)
+            .await
+            .expect("a malformed event is answered, not failed");
+        assert_eq!(out["decision"], "rejected", "{out}");
+        assert_eq!(out["aws_calls"], 0);
+        assert!(
+            out["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{out}"
+        );
+    }
     assert_eq!(digests(&w, &repo).await.len(), 12);
+}
+
+#[tokio::test]
+async fn an_aws_failure_reaches_lambda_with_its_kind_as_error_type() {
+    let w = World::new().await;
+    let err = prune(
+        &w,
+        &w.name("no-such-repository"),
+        &[],
+        sample("schedule.json"),
+    )
+    .await
+    .expect_err("the repository does not exist");
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
+    let message = err["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("ecr:DescribeImages"), "{message}");
+    assert!(message.contains("RepositoryNotFoundException"), "{message}");
+}
+
+#[tokio::test]
+async fn a_push_that_a_later_prune_already_saw_is_skipped_with_one_call() {
+    let w = World::new().await;
+    let repo = repository(&w).await;
+    let pushed = push_many(&w, &repo, 500..512).await;
+    let pushed_at = now_millis() - 60_000;
+    let event = push_event(&repo, &pushed[11], Some("v511"), pushed_at);
+
+    let pruner = Pruner::start(&w, &repo, &[]).await;
+    let first = pruner.invoke(event.clone()).await.expect("pruned");
+    assert_eq!(first["decision"], "pruned", "{first}");
+    assert!(
+        first.get("last_run_started").is_none(),
+        "no record before: {first}"
+    );
+    let recorded = first["recorded_run_started"]
+        .as_str()
+        .expect("recorded")
+        .to_string();
+    let tags = w
+        .clients
+        .ecr
+        .list_tags_for_resource()
+        .resource_arn(format!(
+            "arn:aws:ecr:us-east-1:123456789012:repository/{repo}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "skyhigh:image-pruner:last-run-started" && t.value() == recorded),
+        "{tags:?}"
+    );
+
+    // The same event again (a duplicate), and an older one: skipped, one AWS call each.
+    for late in [
+        event,
+        push_event(&repo, &pushed[0], Some("v500"), pushed_at - 5_000),
+    ] {
+        let out = pruner.invoke(late).await.expect("skipped");
+        assert_eq!(out["decision"], "skipped", "{out}");
+        assert_eq!(out["aws_calls"], 1, "ListTagsForResource only: {out}");
+        assert_eq!(out["last_run_started"], recorded.as_str());
+    }
+    // A push after that prune started needs a prune; the schedule always prunes.
+    let after = pruner
+        .invoke(push_event(&repo, &pushed[1], Some("v501"), now_millis()))
+        .await
+        .expect("pruned");
+    assert_eq!(after["decision"], "pruned", "{after}");
+    let daily = pruner
+        .invoke(sample("schedule.json"))
+        .await
+        .expect("pruned");
+    assert_eq!(daily["decision"], "pruned", "{daily}");
+    pruner.stop().await;
+}
+
+#[tokio::test]
+async fn platform_manifests_and_signatures_of_kept_images_stay_the_rest_goes() {
+    let w = World::new().await;
+    let repo = repository(&w).await;
+    let ecr = &w.clients.ecr;
+    // An old multi-arch image and its signatures, then a newer one with its own.
+    let (old, old_children) = push_multi_arch(ecr, &repo, "v1", 900).await;
+    let (old_referrer, old_sig) = sign(ecr, &repo, &old, 900).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (new, new_children) = push_multi_arch(ecr, &repo, "v2", 901).await;
+    let (new_referrer, new_sig) = sign(ecr, &repo, &new, 901).await;
+    let unreferenced = local_harness::scenarios::image_pruner::digest_of(9_999);
+    put_manifest(ecr, &repo, &oci_image(&unreferenced), &unreferenced, None).await;
+    assert_eq!(digests(&w, &repo).await.len(), 11);
+
+    // Only the newest image is kept by the policy; untagged images expire at once.
+    let strict = [("KEEP_IMAGES", "1"), ("UNTAGGED_EXPIRY_DAYS", "0")];
+    let out = schedule(&w, &repo, &strict).await;
+    assert_eq!(
+        (
+            out["kept_newest"].as_u64(),
+            out["kept_platform_of_kept"].as_u64(),
+            out["kept_referrer"].as_u64(),
+            out["deleted"].as_u64()
+        ),
+        (Some(1), Some(2), Some(2), Some(6)),
+        "{out}"
+    );
+    // Both indexes and every OCI manifest that may be a referrer were read.
+    assert!(out["manifests_read"].as_u64().unwrap() >= 2, "{out}");
+    // The index goes in a call of its own, before its children.
+    assert_eq!(calls(&out), vec![1, 5], "{out}");
+    let left = digests(&w, &repo).await;
+    let kept: BTreeSet<String> = [new.clone(), new_referrer, new_sig]
+        .into_iter()
+        .chain(new_children)
+        .collect();
+    assert_eq!(left, kept);
+    for gone in [old, old_referrer, old_sig, unreferenced]
+        .into_iter()
+        .chain(old_children)
+    {
+        assert!(
+            !left.contains(&gone),
+            "{gone} is deleted with the image it belongs to"
+        );
+    }
 }
 
 #[tokio::test]

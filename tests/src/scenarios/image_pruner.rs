@@ -1,12 +1,198 @@
-//! The image pruner's benchmark case and its step of the local demo.
+//! The image pruner's benchmark case, its step of the local demo, and what its tests share:
+//! the function run as Lambda runs it (one process, one invocation at a time: reserved
+//! concurrency 1), real-shaped push events, and images of every kind ECR holds (multi-arch
+//! indexes, OCI referrers, cosign's tag-scheme signatures).
 
 use super::BenchCase;
 use crate::moto::{process_env, workspace_root};
-use crate::runtime_api::LambdaProcess;
+use crate::runtime_api::{LambdaProcess, Outcome};
+use crate::stack::build_function;
 use crate::world::World;
-use serde_json::Value;
+use aws_sdk_ecr::primitives::{DateTime, DateTimeFormat};
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The pruner's binary, started once; invocations are served one at a time, as with the
+/// template's reserved concurrency of 1.
+pub struct Pruner {
+    process: LambdaProcess,
+}
+
+impl Pruner {
+    /// Starts the pruner against `w`'s local AWS for `repository`, the world's cluster and
+    /// service, and `settings` on top.
+    pub async fn start(w: &World, repository: &str, settings: &[(&str, &str)]) -> Pruner {
+        let bin = build_function("image-pruner");
+        let home = std::env::temp_dir().join(format!("image-pruner-home-{}", w.id));
+        std::fs::create_dir_all(&home).expect("a HOME for the function");
+        let mut env = process_env(&w.endpoint, &home);
+        for (k, v) in [
+            ("CLUSTER_NAME", w.name("sky")),
+            ("SERVICE_NAME", w.name("web")),
+            ("REPOSITORY_NAME", repository.to_string()),
+        ] {
+            env.push((k.into(), v));
+        }
+        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let process = LambdaProcess::start(&bin, "image-pruner", &env)
+            .await
+            .expect("start image-pruner");
+        Pruner { process }
+    }
+
+    /// One invocation: the answer (Ok) or the error Lambda records (Err, with `errorType`).
+    pub async fn invoke(&self, event: Value) -> Outcome {
+        self.process
+            .runtime
+            .invoke(event, Duration::from_secs(240))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no answer; init error {:?}",
+                    self.process.runtime.init_error()
+                )
+            })
+    }
+
+    pub async fn stop(self) {
+        self.process.stop().await;
+    }
+}
+
+/// ms since the Unix epoch.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A real-shaped "ECR Image Action" push event, its `time` stamped to the second as
+/// EventBridge does.
+pub fn push_event(repository: &str, digest: &str, tag: Option<&str>, at_millis: i64) -> Value {
+    let time = DateTime::from_secs(at_millis.div_euclid(1000))
+        .fmt(DateTimeFormat::DateTime)
+        .expect("a time EventBridge can stamp");
+    let mut detail = json!({"result": "SUCCESS", "repository-name": repository,
+        "image-digest": digest, "action-type": "PUSH"});
+    if let Some(tag) = tag {
+        detail["image-tag"] = tag.into();
+    }
+    json!({"version": "0", "id": format!("push-{digest}-{at_millis}"),
+        "detail-type": "ECR Image Action", "source": "aws.ecr", "account": "123456789012",
+        "time": time, "region": "us-east-1", "resources": [], "detail": detail})
+}
+
+/// The daily schedule's event.
+pub fn schedule_event() -> Value {
+    sample("schedule.json").expect("events/image-pruner/schedule.json")
+}
+
+/// A digest for test manifests: `sha256:` and 64 hex digits from `seed` (moto derives
+/// colliding digests when none is given).
+pub fn digest_of(seed: u64) -> String {
+    format!(
+        "sha256:{:064x}",
+        seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
+    )
+}
+
+/// Puts `manifest` under `digest` (and `tag`); moto stores it as given, without checking that
+/// an index's manifests or a referrer's subject exist (ECR checks the former).
+pub async fn put_manifest(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    manifest: &Value,
+    digest: &str,
+    tag: Option<&str>,
+) {
+    ecr.put_image()
+        .repository_name(repository)
+        .image_manifest(manifest.to_string())
+        .image_digest(digest)
+        .set_image_tag(tag.map(str::to_string))
+        .send()
+        .await
+        .expect("put_image");
+}
+
+/// An OCI image manifest (one platform's image; unique by its digest).
+pub fn oci_image(digest: &str) -> Value {
+    json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest, "size": 2},
+        "layers": []})
+}
+
+/// An OCI image index naming `children` (linux/amd64, linux/arm64, …).
+pub fn oci_index(children: &[String]) -> Value {
+    let manifests: Vec<Value> = children
+        .iter()
+        .zip(["amd64", "arm64", "s390x", "ppc64le"].iter().cycle())
+        .map(|(d, arch)| {
+            json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": d, "size": 2, "platform": {"os": "linux", "architecture": arch}})
+        })
+        .collect();
+    json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests})
+}
+
+/// An OCI 1.1 referrer of `subject` (a signature: `artifactType`, empty config, `subject`).
+pub fn oci_referrer(own: &str, subject: &str) -> Value {
+    json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                   "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": own, "size": 2}],
+        "subject": {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": subject, "size": 2}})
+}
+
+/// What a multi-architecture push leaves in ECR: two platform manifests (untagged) and the
+/// index that names them, tagged. Returns (index, children).
+pub async fn push_multi_arch(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    tag: &str,
+    seed: u64,
+) -> (String, Vec<String>) {
+    let children = vec![digest_of(seed * 10 + 1), digest_of(seed * 10 + 2)];
+    for c in &children {
+        put_manifest(ecr, repository, &oci_image(c), c, None).await;
+    }
+    let index = digest_of(seed * 10);
+    put_manifest(ecr, repository, &oci_index(&children), &index, Some(tag)).await;
+    (index, children)
+}
+
+/// A signature of `subject` pushed the OCI 1.1 way (untagged, `subject`) and one pushed the
+/// cosign tag-scheme way (`sha256-<hex>.sig`). Returns (referrer, tag-scheme signature).
+pub async fn sign(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    subject: &str,
+    seed: u64,
+) -> (String, String) {
+    let referrer = digest_of(seed * 10 + 5);
+    put_manifest(
+        ecr,
+        repository,
+        &oci_referrer(&referrer, subject),
+        &referrer,
+        None,
+    )
+    .await;
+    let tagged = digest_of(seed * 10 + 6);
+    let scheme_tag = format!("{}.sig", subject.replacen(':', "-", 1));
+    put_manifest(
+        ecr,
+        repository,
+        &oci_image(&tagged),
+        &tagged,
+        Some(&scheme_tag),
+    )
+    .await;
+    (referrer, tagged)
+}
 
 /// Images in the benchmark's repository: the scale the pruner must handle in one invocation.
 pub const BENCH_IMAGES: u32 = 10_000;
@@ -123,12 +309,12 @@ pub async fn demo(
         ("REPOSITORY_NAME".to_string(), repository.to_string()),
         ("KEEP_IMAGES".to_string(), "10".to_string()),
     ]);
-    let mut event = sample("push.json")?;
-    event["detail"]["repository-name"] = repository.into();
-    event["detail"]["image-tag"] = "build-15".into();
-    if let Some((digest, _)) = before.iter().find(|(_, tags)| tags == "build-15") {
-        event["detail"]["image-digest"] = digest.as_str().into();
-    }
+    let digest = before
+        .iter()
+        .find(|(_, tags)| tags == "build-15")
+        .map(|(d, _)| d.clone())
+        .ok_or("build-15 is not in the repository")?;
+    let event = push_event(repository, &digest, Some("build-15"), now_millis());
     let process = LambdaProcess::start(binary, "image-pruner", &env)
         .await
         .map_err(|e| format!("start image-pruner: {e}"))?;
