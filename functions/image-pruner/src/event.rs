@@ -105,6 +105,23 @@ mod tests {
     }
 
     #[test]
+    fn every_sample_event_starts_a_prune() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/image-pruner");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            match parse(&sample(&name), "sky-high-booker") {
+                Trigger::Schedule => {}
+                // A multi-arch push sends one event per manifest; platform manifests are untagged.
+                Trigger::Push { time_millis, .. } => assert!(time_millis.is_some(), "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+            seen += 1;
+        }
+        assert!(seen >= 3);
+    }
+
+    #[test]
     fn a_push_to_another_repository_or_a_delete_is_ignored() {
         let push = sample("push.json");
         assert!(matches!(parse(&push, "other"), Trigger::Ignore(m) if m.contains("other")));
