@@ -1,27 +1,67 @@
-//! The autoscaler against moto, run as its real binary through the local Lambda Runtime API:
-//! both payload forms, bounds from the real scalable target, the cooldown carried across cold
-//! starts in the service's tags, scale-in refused while moto reports a deployment, and
-//! malformed payloads (an error, no AWS call).
+//! The autoscaler against the local AWS, run as its real binary through the local Lambda
+//! Runtime API: every trigger runs the same reconcile over the service's alarms (CloudWatch and
+//! target tracking's activities played by the scenario's stand-in), bounds from the real
+//! scalable target, the cooldown counting every change of the count (its own record across cold
+//! starts, a deployment, target tracking), the record finished by a retry instead of a second
+//! step, and malformed events rejected without an AWS call.
 
 use local_harness::moto;
 use local_harness::runtime_api::LambdaProcess;
-use local_harness::scenarios::autoscaler::{self as scenario, alarm_name};
+use local_harness::scenarios::autoscaler::{
+    self as scenario, alarm_name, desired, now_secs, tick, StandIn, StandInAlarm, ALARMS,
+};
 use local_harness::stack::build_function;
+use local_harness::strict::{self, Fault, FaultKind};
 use local_harness::world::World;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::Duration;
 
-async fn start(w: &World, cluster: &str, service: &str, extra: &[(&str, &str)]) -> LambdaProcess {
-    let bin: PathBuf = build_function("autoscaler");
-    let home = std::env::temp_dir().join(format!("skyhigh-autoscaler-test-{}", w.id));
-    std::fs::create_dir_all(&home).unwrap();
-    let mut env = moto::process_env(&w.endpoint, &home);
-    env.extend(scenario::settings(cluster, service));
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    LambdaProcess::start(&bin, "autoscaler", &env)
-        .await
-        .expect("start the autoscaler")
+/// A service (desired 2, bounds [min, max]), the stand-in for its alarms, and the function.
+struct Setup {
+    w: World,
+    cluster: String,
+    service: String,
+    stand_in: StandIn,
+}
+
+async fn setup(min: i32, max: i32) -> Setup {
+    let w = World::new().await;
+    let (cluster, service) = scenario::service_with_target(&w, min, max).await;
+    let stand_in = StandIn::start(&w.endpoint, &cluster, &service).await;
+    Setup {
+        w,
+        cluster,
+        service,
+        stand_in,
+    }
+}
+
+impl Setup {
+    async fn start(&self, extra: &[(&str, &str)]) -> LambdaProcess {
+        let home = std::env::temp_dir().join(format!("skyhigh-autoscaler-test-{}", self.w.id));
+        std::fs::create_dir_all(&home).unwrap();
+        let mut env = moto::process_env(&self.w.endpoint, &home);
+        env.extend(scenario::settings(&self.cluster, &self.service));
+        env.extend(self.stand_in.env());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        LambdaProcess::start(&build_function("autoscaler"), "autoscaler", &env)
+            .await
+            .expect("start the autoscaler")
+    }
+
+    fn alarm(&self, suffix: &str) -> String {
+        alarm_name(&self.service, suffix)
+    }
+
+    fn event(&self, file: &str) -> Value {
+        scenario::event(file, &self.cluster, &self.service)
+    }
+
+    async fn seen(&self) -> (i32, Vec<(String, String)>) {
+        desired(&self.w, &self.cluster, &self.service)
+            .await
+            .unwrap()
+    }
 }
 
 async fn invoke(p: &LambdaProcess, event: Value) -> Result<Value, Value> {
@@ -31,256 +71,309 @@ async fn invoke(p: &LambdaProcess, event: Value) -> Result<Value, Value> {
         .expect("the function answers")
 }
 
-/// Desired count and the autoscaler's tags.
-async fn seen(w: &World, cluster: &str, service: &str) -> (i32, Vec<(String, String)>) {
-    let out = w
-        .clients
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .include(aws_sdk_ecs::types::ServiceField::Tags)
-        .send()
-        .await
-        .unwrap();
-    let s = &out.services()[0];
-    let mut tags: Vec<(String, String)> = s
-        .tags()
-        .iter()
-        .filter(|t| {
-            t.key()
-                .unwrap_or_default()
-                .starts_with("skyhigh:autoscaler:")
-        })
-        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
-        .collect();
-    tags.sort();
-    (s.desired_count(), tags)
-}
-
 fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    tags.iter()
+        .find(|(k, _)| k == &format!("skyhigh:autoscaler:{key}"))
+        .map(|(_, v)| v.as_str())
 }
 
 fn why(r: &Value) -> &str {
     r["decision"]["why"].as_str().unwrap_or_default()
 }
 
+fn outcome(r: &Value) -> &str {
+    r["decision"]["outcome"].as_str().unwrap_or_default()
+}
+
+fn step(r: &Value) -> (Option<i64>, Option<i64>) {
+    (r["decision"]["from"].as_i64(), r["decision"]["to"].as_i64())
+}
+
 fn calls(r: &Value) -> u64 {
     r["aws_calls"].as_u64().expect("aws_calls is reported")
 }
 
-#[tokio::test]
-async fn both_payload_forms_scale_out_proportionally() {
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
-    assert_eq!(seen(&w, &cluster, &service).await.0, 2);
-    let p = start(
-        &w,
-        &cluster,
-        &service,
-        &[("SCALE_OUT_COOLDOWN_SECONDS", "0")],
-    )
-    .await;
+// The service was created a moment ago, and its deployment counts as a change of the count:
+// tests that must scale at once use a zero scale-out cooldown.
+const NO_COOLDOWN: [(&str, &str); 1] = [("SCALE_OUT_COOLDOWN_SECONDS", "0")];
 
-    // Direct alarm action, CPU 93.5 % vs 70 %: ceil(2 × 93.5 / 70) = 3.
-    let r = invoke(&p, scenario::event("cpu-high-alarm", &cluster, &service))
-        .await
-        .unwrap();
+#[tokio::test]
+async fn every_trigger_runs_the_same_reconcile() {
+    let s = setup(1, 5).await;
+    let p = s.start(&NO_COOLDOWN).await;
+
+    // The alarm's own action, CPU 93.5 % vs 70 %: ceil(2 × 93.5 / 70) = 3.
+    s.stand_in.set(&s.alarm("cpu-high"), true, &[88.2, 93.5]);
+    let r = invoke(&p, s.event("cpu-high-alarm")).await.unwrap();
     assert_eq!(
-        (r["decision"]["from"].as_i64(), r["decision"]["to"].as_i64()),
-        (Some(2), Some(3)),
+        (outcome(&r), step(&r)),
+        ("scaled", (Some(2), Some(3))),
         "{r}"
     );
-    assert_eq!(r["decision"]["form"], "AlarmAction");
-    assert!(r["decision"]["scaled"].as_bool().unwrap());
-    assert!(calls(&r) <= 4, "common path: {} AWS calls", calls(&r));
-    println!("scale-out via the alarm action: {} AWS calls", calls(&r));
-    let (desired, tags) = seen(&w, &cluster, &service).await;
-    assert_eq!(desired, 3);
-    assert_eq!(tag(&tags, "skyhigh:autoscaler:last-direction"), Some("out"));
-    assert!(tag(&tags, "skyhigh:autoscaler:last-scaled-at")
-        .unwrap()
-        .ends_with('Z'));
-    let decision = tag(&tags, "skyhigh:autoscaler:last-decision").unwrap();
-    assert!(decision.starts_with("scale out 2 to 3"), "{decision}");
+    assert_eq!(r["decision"]["trigger"], "AlarmAction");
+    assert_eq!(r["decision"]["alarm"], s.alarm("cpu-high"));
+    assert_eq!(
+        calls(&r),
+        8,
+        "4 reads, target tracking's activities, intent, UpdateService, done"
+    );
+    let (count, tags) = s.seen().await;
+    assert_eq!(count, 3);
+    let record = tag(&tags, "record").unwrap();
     assert!(
-        decision.contains(&alarm_name(&service, "cpu-high")),
-        "{decision}"
+        record.starts_with("from=2 to=3 at=") && record.ends_with("state=done"),
+        "{record}"
     );
+    assert!(tag(&tags, "cause")
+        .unwrap()
+        .starts_with(&s.alarm("cpu-high")));
+    assert_eq!(tag(&tags, "last-direction"), Some("out"));
+    assert!(tag(&tags, "last-decision")
+        .unwrap()
+        .starts_with("scale out 2 to 3"));
 
-    // EventBridge form, memory 96.8 % vs 80 %: ceil(3 × 96.8 / 80) = 4.
-    let r = invoke(
-        &p,
-        scenario::event("memory-high-alarm-eventbridge", &cluster, &service),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r["decision"]["form"], "EventBridge");
-    assert_eq!(
-        (r["decision"]["from"].as_i64(), r["decision"]["to"].as_i64()),
-        (Some(3), Some(4)),
-        "{r}"
-    );
-    assert!(calls(&r) <= 4);
-    println!("scale-out via EventBridge: {} AWS calls", calls(&r));
-    assert_eq!(seen(&w, &cluster, &service).await.0, 4);
-    p.stop().await;
-}
-
-#[tokio::test]
-async fn bounds_come_from_the_scalable_target() {
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 3).await;
-    let p = start(
-        &w,
-        &cluster,
-        &service,
-        &[("SCALE_OUT_COOLDOWN_SECONDS", "0")],
-    )
-    .await;
-    let mut hot = scenario::event("cpu-high-alarm", &cluster, &service);
-    let reason_data = json!({"version": "1.0", "statistic": "Average", "period": 120,
-        "recentDatapoints": [300.0, 280.0], "threshold": 85.0})
-    .to_string();
-    hot["alarmData"]["state"]["reasonData"] = json!(reason_data);
-
-    // ceil(2 × 300 / 70) = 9, clamped to the registered max 3.
-    let r = invoke(&p, hot.clone()).await.unwrap();
-    assert_eq!(r["decision"]["to"].as_i64(), Some(3), "{r}");
-    assert!(why(&r).contains("max 3"), "{}", why(&r));
-    let r = invoke(&p, hot.clone()).await.unwrap();
-    assert!(why(&r).contains("already at max"), "{}", why(&r));
-    assert_eq!(r["decision"]["scaled"], false);
-
-    // A person raises the max on the scalable target: the next alarm uses it.
-    w.clients
-        .scaling
-        .register_scalable_target()
-        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-        .resource_id(format!("service/{cluster}/{service}"))
-        .scalable_dimension(
-            aws_sdk_applicationautoscaling::types::ScalableDimension::EcsServiceDesiredCount,
-        )
-        .min_capacity(1)
-        .max_capacity(4)
-        .send()
+    // EventBridge's form of a memory alarm: memory wants ceil(3 × 96.8 / 80) = 4, the CPU alarm
+    // still in ALARM one step (its datapoints are older than the count): 4.
+    s.stand_in.set(&s.alarm("memory-high"), true, &[96.8]);
+    let r = invoke(&p, s.event("memory-high-alarm-eventbridge"))
         .await
         .unwrap();
-    let r = invoke(&p, hot).await.unwrap();
-    assert_eq!(
-        (r["decision"]["from"].as_i64(), r["decision"]["to"].as_i64()),
-        (Some(3), Some(4)),
-        "{r}"
+    assert_eq!(r["decision"]["trigger"], "EventBridge");
+    assert_eq!(step(&r), (Some(3), Some(4)), "{r}");
+
+    // The minute's schedule, with no event at all: both still in ALARM, one more step, to max.
+    let r = invoke(&p, tick()).await.unwrap();
+    assert_eq!(r["decision"]["trigger"], "Schedule");
+    assert_eq!(step(&r), (Some(4), Some(5)), "{r}");
+    let r = invoke(&p, tick()).await.unwrap();
+    assert_eq!(outcome(&r), "unchanged");
+    assert!(
+        why(&r).contains("already at max: desired 5, max 5"),
+        "{}",
+        why(&r)
     );
-    assert_eq!(seen(&w, &cluster, &service).await.0, 4);
+    assert_eq!(calls(&r), 4, "a refusal costs the four reads");
+    assert_eq!(s.stand_in.calls("DescribeScalingActivities"), 3);
     p.stop().await;
 }
 
 #[tokio::test]
-async fn the_cooldown_survives_a_cold_start() {
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
-    let event = scenario::event("cpu-high-alarm-eventbridge", &cluster, &service);
-    let first = start(&w, &cluster, &service, &[]).await;
-    let r = invoke(&first, event.clone()).await.unwrap();
-    assert_eq!(r["decision"]["to"].as_i64(), Some(3), "{r}");
-    first.stop().await;
-    let (_, tags_after_first) = seen(&w, &cluster, &service).await;
+async fn the_cooldown_counts_the_last_change_by_anyone() {
+    let s = setup(1, 5).await;
+    s.stand_in.set(&s.alarm("cpu-high"), true, &[90.0]);
 
-    // A new execution environment: the memory is in the service's tags, not in the process.
-    let second = start(&w, &cluster, &service, &[]).await;
-    let r = invoke(&second, event).await.unwrap();
-    assert_eq!(r["decision"]["scaled"], false);
-    assert!(why(&r).contains("scale-out cooldown"), "{}", why(&r));
+    // A deployment: the service was created a moment ago.
+    let p = s.start(&[]).await;
+    let r = invoke(&p, tick()).await.unwrap();
+    assert_eq!(outcome(&r), "unchanged");
+    assert!(
+        why(&r).contains("scale-out cooldown: last change by a deployment"),
+        "{}",
+        why(&r)
+    );
+    p.stop().await;
+
+    // Target tracking (its activity stamped ahead of this clock: any skew counts against scaling).
+    s.stand_in.target_tracking_scaled(now_secs() + 60.0);
+    let p = s.start(&NO_COOLDOWN).await;
+    let r = invoke(&p, tick()).await.unwrap();
+    assert!(
+        why(&r).contains("last change by target tracking"),
+        "{}",
+        why(&r)
+    );
+    assert_eq!(
+        calls(&r),
+        5,
+        "the activities are read only when a scaling is otherwise due"
+    );
+    assert_eq!(s.seen().await.0, 2);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn the_record_survives_a_cold_start() {
+    let s = setup(1, 5).await;
+    s.stand_in.set(&s.alarm("cpu-high"), true, &[88.2, 93.5]);
+    let first = s.start(&NO_COOLDOWN).await;
+    let r = invoke(&first, s.event("cpu-high-alarm-eventbridge"))
+        .await
+        .unwrap();
+    assert_eq!(step(&r), (Some(2), Some(3)), "{r}");
+    first.stop().await;
+    let (_, tags_after_first) = s.seen().await;
+
+    // A new execution environment with the template's cooldown: the record is in the
+    // service's tags, newer than the deployment.
+    let second = s.start(&[]).await;
+    let r = invoke(&second, s.event("cpu-high-alarm-eventbridge"))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&r), "unchanged");
+    assert!(
+        why(&r).contains("scale-out cooldown: last change by this function"),
+        "{}",
+        why(&r)
+    );
     assert!(why(&r).contains("cooldown 60 s"), "{}", why(&r));
-    assert_eq!(calls(&r), 2, "only the two reads");
-    let (desired, tags) = seen(&w, &cluster, &service).await;
-    assert_eq!(desired, 3);
-    assert_eq!(tags, tags_after_first, "a refusal does not move the memory");
+    assert_eq!(
+        s.seen().await,
+        (3, tags_after_first),
+        "a refusal writes nothing"
+    );
     second.stop().await;
+}
+
+fn fault(action: &str, matching: &str, kind: FaultKind) -> Fault {
+    Fault {
+        action: action.into(),
+        matching: matching.into(),
+        kind,
+        // As many as the SDK's attempts: the failure reaches the function.
+        times: 3,
+    }
+}
+
+#[tokio::test]
+async fn a_lost_update_answer_is_finished_by_the_retry_not_repeated() {
+    let s = setup(1, 10).await;
+    // A cooldown that the retry falls within, once the service's creation (a deployment) is
+    // past it.
+    let p = s.start(&[("SCALE_OUT_COOLDOWN_SECONDS", "15")]).await;
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    s.stand_in.set(&s.alarm("cpu-high"), true, &[150.0]);
+    // UpdateService reaches the local AWS, its answers are lost: the count changed, the record
+    // is still the intent.
+    strict::inject(fault(
+        "ecs:UpdateService",
+        &s.service,
+        FaultKind::LostResponse,
+    ));
+    let err = invoke(&p, s.event("cpu-high-alarm")).await.unwrap_err();
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("ecs:UpdateService failed"),
+        "{err}"
+    );
+    let (count, tags) = s.seen().await;
+    assert_eq!(count, 5, "ceil(2 x 150 / 70) = 5");
+    assert!(
+        tag(&tags, "record").unwrap().ends_with("state=pending"),
+        "{tags:?}"
+    );
+
+    // Lambda's retry of the same event: the count is the record's `to`, so the change
+    // happened; the record is finished, and the cooldown (from the record) holds a second step.
+    let r = invoke(&p, s.event("cpu-high-alarm")).await.unwrap();
+    assert_eq!(outcome(&r), "finished", "{r}");
+    assert!(
+        why(&r).contains("the recorded change 2 to 5 is finished; scale-out cooldown: last change by this function"),
+        "{}",
+        why(&r)
+    );
+    let (count, tags) = s.seen().await;
+    assert_eq!(count, 5);
+    assert!(tag(&tags, "record").unwrap().ends_with("state=done"));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_intent_whose_update_failed_is_decided_again() {
+    let s = setup(1, 10).await;
+    s.stand_in.set(&s.alarm("cpu-high"), true, &[93.5]);
+    let p = s.start(&NO_COOLDOWN).await;
+    strict::inject(fault(
+        "ecs:UpdateService",
+        &s.service,
+        FaultKind::ServerError,
+    ));
+    let err = invoke(&p, tick()).await.unwrap_err();
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
+    let (count, tags) = s.seen().await;
+    assert_eq!(count, 2, "the 500s changed nothing");
+    assert!(tag(&tags, "record").unwrap().ends_with("state=pending"));
+    let r = invoke(&p, tick()).await.unwrap();
+    assert_eq!(
+        (outcome(&r), step(&r)),
+        ("scaled", (Some(2), Some(3))),
+        "{r}"
+    );
+    p.stop().await;
 }
 
 #[tokio::test]
 async fn scale_in_is_refused_while_moto_reports_a_deployment() {
-    // moto keeps one PRIMARY deployment IN_PROGRESS forever: every scale-in is refused there,
-    // before CloudWatch is asked anything. The rule itself is tested on constructed states
-    // (decide.rs), the alarms read only when nothing else refuses.
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
-    let p = start(&w, &cluster, &service, &[]).await;
-    for file in ["cpu-low-alarm", "cpu-low-alarm-eventbridge"] {
-        let r = invoke(&p, scenario::event(file, &cluster, &service))
-            .await
-            .unwrap();
-        assert_eq!(r["decision"]["direction"], "low");
+    // moto keeps one PRIMARY deployment IN_PROGRESS forever: every scale-in is refused there.
+    // The rule itself, and its retry on the next minute, are tested on constructed states.
+    let s = setup(1, 5).await;
+    s.stand_in.set(&s.alarm("cpu-low"), true, &[8.0]);
+    let p = s.start(&[]).await;
+    for e in [
+        s.event("cpu-low-alarm"),
+        s.event("cpu-low-alarm-eventbridge"),
+        tick(),
+    ] {
+        let r = invoke(&p, e).await.unwrap();
         assert!(
             why(&r).contains("no scale-in during a deployment"),
             "{}",
             why(&r)
         );
-        assert_eq!(calls(&r), 2, "service and scalable target only");
+        assert_eq!(calls(&r), 4, "the four reads only");
     }
-    assert_eq!(seen(&w, &cluster, &service).await, (2, vec![]));
+    assert_eq!(s.seen().await, (2, vec![]));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn target_trackings_own_alarm_is_left_to_target_tracking() {
+    let s = setup(1, 5).await;
+    let mut tt = StandInAlarm::of_template(&ALARMS[0], &s.cluster, &s.service);
+    tt.name = format!(
+        "TargetTracking-service/{}/{}-AlarmHigh-1",
+        s.cluster, s.service
+    );
+    tt.threshold = 70.0;
+    tt.actions = vec![format!("arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:1:resource/ecs/service/{}/{}:policyName/cpu", s.cluster, s.service)];
+    s.stand_in.add_alarm(tt.clone());
+    s.stand_in.set(&tt.name, true, &[75.0]);
+    let p = s.start(&NO_COOLDOWN).await;
+    let r = invoke(&p, tick()).await.unwrap();
+    assert_eq!(why(&r), "no alarm of the service is in ALARM", "{r}");
+    assert_eq!(s.seen().await.0, 2);
     p.stop().await;
 }
 
 #[tokio::test]
 async fn ok_transitions_and_other_alarms_cost_nothing() {
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
-    let p = start(&w, &cluster, &service, &[]).await;
+    let s = setup(1, 5).await;
+    let p = s.start(&[]).await;
     for file in ["cpu-high-ok", "cpu-high-ok-eventbridge"] {
-        let r = invoke(&p, scenario::event(file, &cluster, &service))
-            .await
-            .unwrap();
+        let r = invoke(&p, s.event(file)).await.unwrap();
+        assert_eq!(outcome(&r), "skipped");
         assert!(why(&r).contains("went to OK: no action"), "{}", why(&r));
         assert_eq!(calls(&r), 0);
     }
     let r = invoke(
         &p,
-        scenario::event("cpu-high-alarm", &cluster, "another-service"),
+        scenario::event("cpu-high-alarm", &s.cluster, "another-service"),
     )
     .await
     .unwrap();
     assert!(why(&r).starts_with("ignored"), "{}", why(&r));
     assert_eq!(calls(&r), 0);
-    assert_eq!(seen(&w, &cluster, &service).await, (2, vec![]));
+    assert_eq!(s.seen().await, (2, vec![]));
     p.stop().await;
 }
 
 #[tokio::test]
-async fn an_unreadable_alarm_configuration_is_an_error_and_scales_nothing() {
-    // A payload whose reason does not say "greater than" / "less than" needs the alarm's
-    // ComparisonOperator from DescribeAlarms. moto 5.2 cannot answer aws-sdk-cloudwatch (it
-    // speaks Smithy RPC v2 CBOR, moto only the Query protocol: getmoto/moto#9195), which makes
-    // this the AWS-failure path: an error for Lambda to retry, and no scaling call.
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
-    scenario::put_alarms(&w.endpoint, &cluster, &service)
-        .await
-        .unwrap();
-    let p = start(&w, &cluster, &service, &[]).await;
-    let mut e = scenario::event("cpu-high-alarm", &cluster, &service);
-    e["alarmData"]["state"]["reason"] = json!("Set by a person for a test");
-    let err = invoke(&p, e)
-        .await
-        .expect_err("CloudWatch cannot be read here");
-    let message = err["errorMessage"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("cloudwatch:DescribeAlarms failed"),
-        "{err}"
-    );
-    assert_eq!(seen(&w, &cluster, &service).await, (2, vec![]));
-    p.stop().await;
-}
-
-#[tokio::test]
-async fn malformed_payloads_fail_clearly_and_touch_nothing() {
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
-    let p = start(&w, &cluster, &service, &[]).await;
-    let good = scenario::event("cpu-high-alarm", &cluster, &service);
+async fn malformed_events_are_rejected_not_retried_and_touch_nothing() {
+    let s = setup(1, 5).await;
+    let p = s.start(&NO_COOLDOWN).await;
+    let good = s.event("cpu-high-alarm");
     let mut no_state = good.clone();
     no_state["alarmData"]
         .as_object_mut()
@@ -288,32 +381,55 @@ async fn malformed_payloads_fail_clearly_and_touch_nothing() {
         .remove("state");
     let mut bad_state = good.clone();
     bad_state["alarmData"]["state"]["value"] = json!("FIRING");
-    let mut wrong_type = scenario::event("cpu-high-alarm-eventbridge", &cluster, &service);
+    let mut wrong_type = s.event("cpu-high-alarm-eventbridge");
     wrong_type["detail-type"] = json!("ECR Image Action");
+    let mut foreign_schedule = tick();
+    foreign_schedule["source"] = json!("my.app");
     for (event, expect) in [
         (json!({"hello": "world"}), "neither"),
         (json!("ALARM"), "not a JSON object"),
         (no_state, "missing field `state`"),
         (bad_state, "FIRING"),
         (wrong_type, "ECR Image Action"),
+        (foreign_schedule, "my.app"),
     ] {
-        let e = invoke(&p, event)
+        let r = invoke(&p, event)
             .await
-            .expect_err("a malformed payload is an error");
-        let message = e["errorMessage"].as_str().unwrap_or_default();
-        assert!(message.contains("malformed alarm event"), "{e}");
+            .expect("a malformed event is answered, not failed: Lambda would retry it");
+        assert_eq!(outcome(&r), "rejected", "{r}");
+        assert!(why(&r).starts_with("malformed event"), "{}", why(&r));
         assert!(
-            message.contains(expect),
-            "{message} should mention {expect}"
+            why(&r).contains(expect),
+            "{} should mention {expect}",
+            why(&r)
         );
+        assert_eq!(calls(&r), 0);
     }
-    assert_eq!(
-        seen(&w, &cluster, &service).await,
-        (2, vec![]),
-        "no UpdateService, no tags"
-    );
+    assert_eq!(s.seen().await, (2, vec![]), "no UpdateService, no tags");
     // And the function still serves the next, good event.
-    assert!(invoke(&p, good).await.is_ok());
+    s.stand_in.set(&s.alarm("cpu-high"), true, &[93.5]);
+    assert_eq!(outcome(&invoke(&p, good).await.unwrap()), "scaled");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_aws_failure_reaches_lambda_named_by_its_kind() {
+    let s = setup(1, 5).await;
+    let p = s.start(&[]).await;
+    strict::inject(fault(
+        "ecs:DescribeServices",
+        &s.service,
+        FaultKind::ServerError,
+    ));
+    let err = invoke(&p, tick()).await.unwrap_err();
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("ecs:DescribeServices failed"),
+        "{err}"
+    );
     p.stop().await;
 }
 
@@ -343,151 +459,10 @@ async fn the_demo_step_runs_against_a_service() {
     let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
     let bin = build_function("autoscaler");
     scenario::demo(&w, &bin, &cluster, &service).await.unwrap();
-    let (desired, tags) = seen(&w, &cluster, &service).await;
+    let (count, tags) = desired(&w, &cluster, &service).await.unwrap();
     assert_eq!(
-        desired, 3,
-        "CPU alarm fires → 2 → 3, then the cooldown holds"
+        count, 3,
+        "the alarm → 2 → 3, then the duplicate and the schedule are held by the cooldown"
     );
-    assert_eq!(tags.len(), 3);
-}
-
-/// CBOR (RFC 8949) for the few shapes a DescribeAlarms answer needs.
-enum Cbor {
-    Text(String),
-    Array(Vec<Cbor>),
-    Map(Vec<(String, Cbor)>),
-}
-
-impl Cbor {
-    fn head(major: u8, len: usize, out: &mut Vec<u8>) {
-        match len {
-            0..=23 => out.push(major << 5 | len as u8),
-            24..=255 => out.extend([major << 5 | 24, len as u8]),
-            _ => {
-                out.push(major << 5 | 25);
-                out.extend((len as u16).to_be_bytes());
-            }
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Cbor::Text(s) => {
-                Self::head(3, s.len(), out);
-                out.extend(s.as_bytes());
-            }
-            Cbor::Array(items) => {
-                Self::head(4, items.len(), out);
-                items.iter().for_each(|i| i.encode(out));
-            }
-            Cbor::Map(entries) => {
-                Self::head(5, entries.len(), out);
-                for (k, v) in entries {
-                    Cbor::Text(k.clone()).encode(out);
-                    v.encode(out);
-                }
-            }
-        }
-    }
-}
-
-/// A stand-in for CloudWatch's DescribeAlarms in the protocol aws-sdk-cloudwatch speaks (Smithy
-/// RPC v2 CBOR), which moto 5.2 does not: it knows the service's four alarms, all in OK but
-/// `in_alarm`. Filters by the names or the state the request carries.
-async fn fake_cloudwatch(
-    cluster: &str,
-    service: &str,
-    in_alarm: &'static [&'static str],
-) -> local_harness::http::Server {
-    let alarms: Vec<(String, &'static str, &'static str, &'static str)> = scenario::ALARMS
-        .iter()
-        .map(|a| {
-            let state = if in_alarm.contains(&a.suffix) {
-                "ALARM"
-            } else {
-                "OK"
-            };
-            (alarm_name(service, a.suffix), a.metric, a.comparison, state)
-        })
-        .collect();
-    let (cluster, service) = (cluster.to_string(), service.to_string());
-    local_harness::http::Server::start(move |req| {
-        let body = req.body.clone();
-        let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
-        let by_state = contains(b"StateValue");
-        let listed: Vec<Cbor> = alarms
-            .iter()
-            .filter(|(name, _, _, state)| {
-                if by_state {
-                    *state == "ALARM"
-                } else {
-                    contains(name.as_bytes())
-                }
-            })
-            .map(|(name, metric, comparison, state)| {
-                let t = |s: &str| Cbor::Text(s.to_string());
-                let dim = |n: &str, v: &str| {
-                    Cbor::Map(vec![("Name".into(), t(n)), ("Value".into(), t(v))])
-                };
-                Cbor::Map(vec![
-                    ("AlarmName".into(), t(name)),
-                    ("Namespace".into(), t("AWS/ECS")),
-                    ("MetricName".into(), t(metric)),
-                    ("ComparisonOperator".into(), t(comparison)),
-                    ("StateValue".into(), t(state)),
-                    (
-                        "Dimensions".into(),
-                        Cbor::Array(vec![
-                            dim("ClusterName", &cluster),
-                            dim("ServiceName", &service),
-                        ]),
-                    ),
-                ])
-            })
-            .collect();
-        let mut out = Vec::new();
-        Cbor::Map(vec![("MetricAlarms".into(), Cbor::Array(listed))]).encode(&mut out);
-        let path_ok = req.path.ends_with("/operation/DescribeAlarms");
-        async move {
-            if !path_ok {
-                return local_harness::http::HttpResponse::status(404);
-            }
-            local_harness::http::HttpResponse::ok(out)
-                .header("content-type", "application/cbor")
-                .header("smithy-protocol", "rpc-v2-cbor")
-        }
-    })
-    .await
-    .unwrap()
-}
-
-#[tokio::test]
-async fn the_alarm_configuration_is_read_when_the_payload_does_not_tell() {
-    let w = World::new().await;
-    let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
-    let cloudwatch = fake_cloudwatch(&cluster, &service, &["cpu-high"]).await;
-    let endpoint = format!("http://127.0.0.1:{}", cloudwatch.port);
-    let p = start(
-        &w,
-        &cluster,
-        &service,
-        &[("AWS_ENDPOINT_URL_CLOUDWATCH", &endpoint)],
-    )
-    .await;
-    let mut e = scenario::event("cpu-high-alarm-eventbridge", &cluster, &service);
-    e["detail"]["state"]["reason"] = json!("Set by a person for a test");
-    let r = invoke(&p, e).await.unwrap();
-    assert_eq!(r["decision"]["direction"], "high", "{r}");
-    assert_eq!(
-        (r["decision"]["from"].as_i64(), r["decision"]["to"].as_i64()),
-        (Some(2), Some(3)),
-        "{r}"
-    );
-    assert_eq!(
-        calls(&r),
-        5,
-        "DescribeAlarms for the operator, then the common path"
-    );
-    assert_eq!(seen(&w, &cluster, &service).await.0, 3);
-    p.stop().await;
+    assert_eq!(tags.len(), 5, "{tags:?}");
 }

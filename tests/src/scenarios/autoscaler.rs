@@ -1,6 +1,7 @@
 //! The autoscaler's scenarios: a service with a scalable target in moto, the service's CPU and
-//! memory alarms (moto never fires them: the harness plays CloudWatch and hands the function
-//! the real-shaped event), the benchmark case and the demo step "CPU alarm fires → 2 → N".
+//! memory alarms (played by [`StandIn`]: moto cannot answer aws-sdk-cloudwatch, nor
+//! DescribeScalingActivities), real-shaped events, the benchmark case and the demo step
+//! "CPU alarm fires → 3 → 5".
 
 use super::BenchCase;
 use crate::moto::{self, ACCOUNT, REGION};
@@ -62,101 +63,336 @@ pub fn alarm_name(service: &str, suffix: &str) -> String {
     format!("{service}-{suffix}")
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Seconds since the epoch, as AWS stamps times (the function reads the same clock).
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
-/// One CloudWatch Query API call to moto (no aws-sdk-cloudwatch in this crate); the answer's text.
-pub async fn cloudwatch_call(endpoint: &str, params: &[(&str, &str)]) -> Result<String, String> {
-    let mut form = vec![("Version", "2010-08-01")];
-    form.extend_from_slice(params);
-    let body = form
+/// One alarm as the stand-in keeps it.
+#[derive(Debug, Clone)]
+pub struct StandInAlarm {
+    pub name: String,
+    pub metric: String,
+    pub comparison: String,
+    pub threshold: f64,
+    pub dimensions: Vec<(String, String)>,
+    pub in_alarm: bool,
+    /// StateTransitionedTimestamp, seconds since the epoch.
+    pub transitioned_at: f64,
+    /// `recentDatapoints` of the state's reason data.
+    pub datapoints: Vec<f64>,
+    pub actions: Vec<String>,
+    pub actions_enabled: bool,
+}
+
+impl StandInAlarm {
+    /// One of the four alarms template.yaml makes for the service, in OK, its action the function.
+    pub fn of_template(spec: &AlarmSpec, cluster: &str, service: &str) -> StandInAlarm {
+        StandInAlarm {
+            name: alarm_name(service, spec.suffix),
+            metric: spec.metric.into(),
+            comparison: spec.comparison.into(),
+            threshold: spec.threshold,
+            dimensions: vec![
+                ("ClusterName".into(), cluster.into()),
+                ("ServiceName".into(), service.into()),
+            ],
+            in_alarm: false,
+            transitioned_at: now_secs() - 3600.0,
+            datapoints: vec![],
+            actions: vec![format!(
+                "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{service}-autoscaler"
+            )],
+            actions_enabled: true,
+        }
+    }
+
+    fn to_cbor(&self) -> ciborium::Value {
+        use ciborium::Value as V;
+        let text = |s: &str| V::Text(s.to_string());
+        // RPC v2 CBOR timestamps: tag 1 around epoch seconds.
+        let time = |t: f64| V::Tag(1, Box::new(V::Float(t)));
+        let reason_data = serde_json::json!({"version": "1.0", "statistic": "Average",
+            "recentDatapoints": self.datapoints, "threshold": self.threshold})
+        .to_string();
+        V::Map(vec![
+            (text("AlarmName"), text(&self.name)),
+            (
+                text("AlarmArn"),
+                text(&format!(
+                    "arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{}",
+                    self.name
+                )),
+            ),
+            (text("Namespace"), text("AWS/ECS")),
+            (text("MetricName"), text(&self.metric)),
+            (text("Statistic"), text("Average")),
+            (text("ComparisonOperator"), text(&self.comparison)),
+            (text("Threshold"), V::Float(self.threshold)),
+            (
+                text("StateValue"),
+                text(if self.in_alarm { "ALARM" } else { "OK" }),
+            ),
+            (text("StateReasonData"), text(&reason_data)),
+            (
+                text("StateTransitionedTimestamp"),
+                time(self.transitioned_at),
+            ),
+            (text("StateUpdatedTimestamp"), time(self.transitioned_at)),
+            (text("ActionsEnabled"), V::Bool(self.actions_enabled)),
+            (
+                text("AlarmActions"),
+                V::Array(self.actions.iter().map(|a| text(a)).collect()),
+            ),
+            (
+                text("Dimensions"),
+                V::Array(
+                    self.dimensions
+                        .iter()
+                        .map(|(n, v)| {
+                            V::Map(vec![(text("Name"), text(n)), (text("Value"), text(v))])
+                        })
+                        .collect(),
+                ),
+            ),
+        ])
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    alarms: Vec<StandInAlarm>,
+    /// Target tracking's scaling activities: (start, status code).
+    activities: Vec<(f64, String)>,
+    /// Operations answered (or forwarded), in order.
+    calls: Vec<String>,
+}
+
+/// What the local AWS cannot answer the autoscaler, played here: CloudWatch's
+/// DescribeAlarmsForMetric in the protocol aws-sdk-cloudwatch speaks (Smithy RPC v2 CBOR, which
+/// moto 5.2 does not: getmoto/moto#9195) and Application Auto Scaling's
+/// DescribeScalingActivities (moto has none). Every other Application Auto Scaling call is
+/// forwarded to the local AWS. Point the function at it with [`StandIn::env`].
+pub struct StandIn {
+    shared: std::sync::Arc<std::sync::Mutex<Shared>>,
+    pub url: String,
+    _server: crate::http::Server,
+}
+
+fn cbor_text<'a>(map: &'a [(ciborium::Value, ciborium::Value)], key: &str) -> Option<&'a str> {
+    map.iter()
+        .find(|(k, _)| k.as_text() == Some(key))
+        .and_then(|(_, v)| v.as_text())
+}
+
+/// What a DescribeAlarmsForMetric request asks for.
+struct AlarmsForMetric {
+    namespace: String,
+    metric: String,
+    dimensions: Vec<(String, String)>,
+}
+
+fn alarms_for_metric_request(body: &[u8]) -> Option<AlarmsForMetric> {
+    let value: ciborium::Value = ciborium::from_reader(body).ok()?;
+    let map = value.as_map()?;
+    let dims = map
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let auth = format!("AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/monitoring/aws4_request, SignedHeaders=host, Signature=0");
-    let response = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header("authorization", auth)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
+        .find(|(k, _)| k.as_text() == Some("Dimensions"))
+        .and_then(|(_, v)| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|d| {
+                    let d = d.as_map()?;
+                    Some((
+                        cbor_text(d, "Name")?.to_string(),
+                        cbor_text(d, "Value")?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(AlarmsForMetric {
+        namespace: cbor_text(map, "Namespace")?.to_string(),
+        metric: cbor_text(map, "MetricName")?.to_string(),
+        dimensions: dims,
+    })
+}
+
+impl StandIn {
+    /// With the service's four template alarms, all in OK, and no scaling activity.
+    pub async fn start(endpoint: &str, cluster: &str, service: &str) -> StandIn {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(Shared {
+            alarms: ALARMS
+                .iter()
+                .map(|a| StandInAlarm::of_template(a, cluster, service))
+                .collect(),
+            ..Shared::default()
+        }));
+        let (state, backend) = (shared.clone(), endpoint.to_string());
+        let (resource_id, http) = (
+            format!("service/{cluster}/{service}"),
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("an HTTP client"),
+        );
+        let server = crate::http::Server::start(move |req| {
+            let (state, backend, resource_id, http) =
+                (state.clone(), backend.clone(), resource_id.clone(), http.clone());
+            async move {
+                use crate::http::HttpResponse;
+                if req.path.ends_with("/operation/DescribeAlarmsForMetric") {
+                    state.lock().unwrap().calls.push("DescribeAlarmsForMetric".into());
+                    let Some(AlarmsForMetric {
+                        namespace,
+                        metric,
+                        dimensions: mut dims,
+                    }) = alarms_for_metric_request(&req.body)
+                    else {
+                        return HttpResponse::status(400);
+                    };
+                    dims.sort();
+                    let listed: Vec<ciborium::Value> = state
+                        .lock()
+                        .unwrap()
+                        .alarms
+                        .iter()
+                        .filter(|a| {
+                            let mut theirs = a.dimensions.clone();
+                            theirs.sort();
+                            namespace == "AWS/ECS" && a.metric == metric && theirs == dims
+                        })
+                        .map(StandInAlarm::to_cbor)
+                        .collect();
+                    let mut body = Vec::new();
+                    ciborium::into_writer(
+                        &ciborium::Value::Map(vec![(
+                            "MetricAlarms".into(),
+                            ciborium::Value::Array(listed),
+                        )]),
+                        &mut body,
+                    )
+                    .expect("CBOR into a Vec");
+                    return HttpResponse::ok(body)
+                        .header("content-type", "application/cbor")
+                        .header("smithy-protocol", "rpc-v2-cbor");
+                }
+                let target = req.headers.get("x-amz-target").cloned().unwrap_or_default();
+                let operation = target.rsplit('.').next().unwrap_or_default().to_string();
+                state.lock().unwrap().calls.push(operation.clone());
+                if operation == "DescribeScalingActivities" {
+                    let activities: Vec<Value> = state
+                        .lock()
+                        .unwrap()
+                        .activities
+                        .iter()
+                        .rev()
+                        .map(|(at, status)| {
+                            json!({"ActivityId": format!("activity-{at}"), "ServiceNamespace": "ecs",
+                                "ResourceId": resource_id, "ScalableDimension": "ecs:service:DesiredCount",
+                                "Description": "Setting desired count.",
+                                "Cause": "monitor alarm TargetTracking-AlarmHigh in state ALARM triggered policy cpu",
+                                "StartTime": at, "EndTime": at + 1.0, "StatusCode": status})
+                        })
+                        .collect();
+                    return HttpResponse::ok(json!({"ScalingActivities": activities}).to_string())
+                        .header("content-type", "application/x-amz-json-1.1");
+                }
+                // Everything else Application Auto Scaling: the local AWS answers.
+                let mut forward = http.post(format!("{backend}/")).body(req.body.clone());
+                for (k, v) in &req.headers {
+                    if !matches!(k.as_str(), "host" | "content-length" | "connection") {
+                        forward = forward.header(k, v);
+                    }
+                }
+                match forward.send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let headers: Vec<(String, String)> = r
+                            .headers()
+                            .iter()
+                            .filter(|(k, _)| {
+                                !matches!(
+                                    k.as_str(),
+                                    "content-length" | "connection" | "transfer-encoding"
+                                )
+                            })
+                            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+                            .collect();
+                        let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                        let mut response = HttpResponse::ok(body);
+                        response.status = status;
+                        response.headers = headers;
+                        response
+                    }
+                    Err(_) => HttpResponse::status(502),
+                }
+            }
+        })
         .await
-        .map_err(|e| format!("cloudwatch call: {e}"))?;
-    let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("cloudwatch {params:?}: HTTP {status}: {text}"));
+        .expect("start the CloudWatch stand-in");
+        StandIn {
+            shared,
+            url: format!("http://127.0.0.1:{}", server.port),
+            _server: server,
+        }
     }
-    Ok(text)
-}
 
-/// Creates (or overwrites) one of the service's alarms, its action the function.
-pub async fn put_alarm(
-    endpoint: &str,
-    cluster: &str,
-    service: &str,
-    spec: &AlarmSpec,
-) -> Result<(), String> {
-    let name = alarm_name(service, spec.suffix);
-    let (threshold, period, periods) = (
-        spec.threshold.to_string(),
-        spec.period.to_string(),
-        spec.evaluation_periods.to_string(),
-    );
-    let action = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{service}-autoscaler");
-    cloudwatch_call(
-        endpoint,
-        &[
-            ("Action", "PutMetricAlarm"),
-            ("AlarmName", &name),
-            ("Namespace", "AWS/ECS"),
-            ("MetricName", spec.metric),
-            ("Statistic", "Average"),
-            ("Period", &period),
-            ("EvaluationPeriods", &periods),
-            ("Threshold", &threshold),
-            ("ComparisonOperator", spec.comparison),
-            ("Dimensions.member.1.Name", "ClusterName"),
-            ("Dimensions.member.1.Value", cluster),
-            ("Dimensions.member.2.Name", "ServiceName"),
-            ("Dimensions.member.2.Value", service),
-            ("AlarmActions.member.1", &action),
-        ],
-    )
-    .await
-    .map(|_| ())
-}
-
-/// The four alarms of the service.
-pub async fn put_alarms(endpoint: &str, cluster: &str, service: &str) -> Result<(), String> {
-    for spec in &ALARMS {
-        put_alarm(endpoint, cluster, service, spec).await?;
+    /// The function's environment additions that route these two services here.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_CLOUDWATCH".into(), self.url.clone()),
+            (
+                "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING".into(),
+                self.url.clone(),
+            ),
+        ]
     }
-    Ok(())
-}
 
-/// What CloudWatch does when an alarm's datapoints cross its threshold (moto never evaluates).
-pub async fn set_alarm_state(endpoint: &str, name: &str, state: &str) -> Result<(), String> {
-    cloudwatch_call(
-        endpoint,
-        &[
-            ("Action", "SetAlarmState"),
-            ("AlarmName", name),
-            ("StateValue", state),
-            ("StateReason", "set by the local harness"),
-        ],
-    )
-    .await
-    .map(|_| ())
+    /// What CloudWatch does when an alarm's datapoints cross its threshold: the alarm
+    /// `<service>-<suffix>` goes to ALARM (with these datapoints) or to OK, now. Same state:
+    /// nothing changes (CloudWatch keeps the transition time).
+    pub fn set(&self, name: &str, in_alarm: bool, datapoints: &[f64]) {
+        let mut shared = self.shared.lock().unwrap();
+        let a = shared
+            .alarms
+            .iter_mut()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("no alarm {name}"));
+        if a.in_alarm != in_alarm {
+            a.in_alarm = in_alarm;
+            a.transitioned_at = now_secs();
+            a.datapoints = datapoints.to_vec();
+        }
+    }
+
+    pub fn add_alarm(&self, alarm: StandInAlarm) {
+        self.shared.lock().unwrap().alarms.push(alarm);
+    }
+
+    /// Target tracking changed the count at `at` (seconds since the epoch).
+    pub fn target_tracking_scaled(&self, at: f64) {
+        self.shared
+            .lock()
+            .unwrap()
+            .activities
+            .push((at, "Successful".into()));
+    }
+
+    /// How many times `operation` was asked of the stand-in.
+    pub fn calls(&self, operation: &str) -> usize {
+        self.shared
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| *c == operation)
+            .count()
+    }
 }
 
 /// A sample event from events/autoscaler/ (`cpu-high-alarm`, `cpu-low-alarm`, … with
@@ -231,15 +467,25 @@ pub async fn service_with_target(w: &World, min: i32, max: i32) -> (String, Stri
     (cluster.data("ClusterName"), service.data("ServiceName"))
 }
 
+/// The scale-out path: the service's CPU alarm in ALARM, its event handed to the function. The
+/// stand-in lives as long as the process (the benchmark runs the function after this returns).
 pub async fn bench_case(w: &World) -> BenchCase {
     let (cluster, service) = service_with_target(w, 1, 5).await;
+    let stand_in = StandIn::start(&w.endpoint, &cluster, &service).await;
+    stand_in.set(&alarm_name(&service, "cpu-high"), true, &[88.2, 93.5]);
+    let mut env = settings(&cluster, &service);
+    env.extend(stand_in.env());
+    // The service was created a moment ago: no deployment cooldown in the measurement.
+    env.push(("SCALE_OUT_COOLDOWN_SECONDS".into(), "0".into()));
+    std::mem::forget(stand_in);
     BenchCase {
-        env: settings(&cluster, &service),
+        env,
         event: event("cpu-high-alarm", &cluster, &service),
     }
 }
 
-async fn desired(
+/// The desired count and the autoscaler's tags.
+pub async fn desired(
     w: &World,
     cluster: &str,
     service: &str,
@@ -255,7 +501,7 @@ async fn desired(
         .await
         .map_err(|e| format!("DescribeServices: {e}"))?;
     let s = out.services().first().ok_or("service not found")?;
-    let tags = s
+    let mut tags: Vec<(String, String)> = s
         .tags()
         .iter()
         .filter(|t| {
@@ -269,54 +515,71 @@ async fn desired(
             )
         })
         .collect();
+    tags.sort();
     Ok((s.desired_count(), tags))
 }
 
-/// The demo step "CPU alarm fires → service scales 2 → N", against a deployed stack.
+/// The schedule's event, as EventBridge sends it every minute.
+pub fn tick() -> Value {
+    let path = moto::workspace_root().join("events/autoscaler/schedule.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the sample schedule event"))
+        .expect("JSON")
+}
+
+/// The demo step "CPU alarm fires → the service scales 3 → 5", against a deployed stack: the
+/// alarm's event, a duplicate of it, then the minute's schedule.
 pub async fn demo(w: &World, binary: &Path, cluster: &str, service: &str) -> Result<(), String> {
     println!("\n5. CPU alarm fires → the autoscaler scales the service");
+    let stand_in = StandIn::start(&w.endpoint, cluster, service).await;
     let alarm = alarm_name(service, "cpu-high");
-    let listed = cloudwatch_call(
-        &w.endpoint,
-        &[
-            ("Action", "DescribeAlarms"),
-            ("AlarmNames.member.1", &alarm),
-        ],
-    )
-    .await?;
-    if !listed.contains(&alarm) {
-        put_alarms(&w.endpoint, cluster, service).await?;
-        println!(
-            "  alarms {service}-{{cpu,memory}}-{{high,low}} created (moto never evaluates them)"
-        );
-    }
-    set_alarm_state(&w.endpoint, &alarm, "ALARM").await?;
+    stand_in.set(&alarm, true, &[88.2, 93.5]);
+    println!("  {alarm} → ALARM (CPU 93.5 % vs target 70 %); CloudWatch played by the harness");
     let home = std::env::temp_dir().join(format!("skyhigh-demo-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
     let mut env = moto::process_env(&w.endpoint, &home);
     env.extend(settings(cluster, service));
+    env.extend(stand_in.env());
+    // The stack was deployed seconds ago, and a deployment counts as a change of the count:
+    // a short scale-out cooldown (the template's is 60 s) lets the demo show the scaling.
+    env.push(("SCALE_OUT_COOLDOWN_SECONDS".into(), "5".into()));
     let process = LambdaProcess::start(binary, "autoscaler", &env)
         .await
         .map_err(|e| format!("start autoscaler: {e}"))?;
-    let event = event("cpu-high-alarm", cluster, service);
     let mut result = Ok(());
-    for (i, attempt) in [
-        "alarm → ALARM (CPU 93.5 % vs target 70 %)",
-        "the same alarm again, within the 60 s cooldown",
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    let steps = [
+        (
+            "the alarm's event",
+            event("cpu-high-alarm", cluster, service),
+            5,
+        ),
+        (
+            "the same event again (a duplicate delivery)",
+            event("cpu-high-alarm", cluster, service),
+            0,
+        ),
+        ("the minute's schedule", tick(), 0),
+    ];
+    for (i, (what, e, wait_if_refused)) in steps.into_iter().enumerate() {
         let (before, _) = desired(w, cluster, service).await?;
-        match process
+        let mut answer = process
             .runtime
-            .invoke(event.clone(), Duration::from_secs(60))
-            .await
-        {
+            .invoke(e.clone(), Duration::from_secs(60))
+            .await;
+        if let Some(Ok(r)) = &answer {
+            if r["decision"]["outcome"] == "unchanged" && wait_if_refused > 0 {
+                println!(
+                    "    {}: waiting {wait_if_refused} s",
+                    r["decision"]["why"].as_str().unwrap_or_default()
+                );
+                tokio::time::sleep(Duration::from_secs(wait_if_refused)).await;
+                answer = process.runtime.invoke(e, Duration::from_secs(60)).await;
+            }
+        }
+        match answer {
             Some(Ok(r)) => {
                 let d = &r["decision"];
                 let (after, tags) = desired(w, cluster, service).await?;
-                println!("  {alarm}: {attempt}");
+                println!("  {what}: {}", d["outcome"].as_str().unwrap_or_default());
                 println!(
                     "    desired {before} → {after}   ({} AWS calls)",
                     r["aws_calls"]
