@@ -377,6 +377,23 @@ pub async fn read(clients: &Clients, s: &PrunerSettings) -> Result<Observed> {
     Ok(observed)
 }
 
+/// BatchGetImage of `batch`, accepting every manifest type as it is (moto ignores
+/// acceptedMediaTypes: checked on the request).
+fn get_manifests(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    batch: &[String],
+) -> aws_sdk_ecr::operation::batch_get_image::builders::BatchGetImageFluentBuilder {
+    let ids = batch
+        .iter()
+        .map(|d| ImageIdentifier::builder().image_digest(d).build())
+        .collect();
+    ecr.batch_get_image()
+        .repository_name(repository)
+        .set_image_ids(Some(ids))
+        .set_accepted_media_types(Some(media::ACCEPTED.map(String::from).to_vec()))
+}
+
 /// The manifests of `digests`, read with BatchGetImage in calls of at most [`GET_BATCH`] ids.
 /// A manifest that could not be read (gone since, or refused) is left out: the decision then
 /// keeps what it cannot judge. moto names no digest in its failures, so what is missing is
@@ -388,15 +405,7 @@ pub async fn read_manifests(
 ) -> Result<Manifests> {
     let mut read = Manifests::new();
     for batch in digests.chunks(GET_BATCH) {
-        let ids = batch
-            .iter()
-            .map(|d| ImageIdentifier::builder().image_digest(d).build())
-            .collect();
-        let out = ecr
-            .batch_get_image()
-            .repository_name(repository)
-            .set_image_ids(Some(ids))
-            .set_accepted_media_types(Some(media::ACCEPTED.map(String::from).to_vec()))
+        let out = get_manifests(ecr, repository, batch)
             .send()
             .await
             .context("ecr:BatchGetImage")?;
@@ -535,6 +544,41 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifests_are_asked_for_by_digest_accepting_indexes_as_they_are() {
+        let ecr = aws_sdk_ecr::Client::from_conf(
+            aws_sdk_ecr::Config::builder()
+                .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let batch = vec!["sha256:01".to_string(), "sha256:02".to_string()];
+        let request = get_manifests(&ecr, "sky-high-booker", &batch);
+        let input = request.as_input();
+        assert_eq!(
+            input.get_repository_name().as_deref(),
+            Some("sky-high-booker")
+        );
+        let ids: Vec<_> = input
+            .get_image_ids()
+            .iter()
+            .flatten()
+            .map(|i| (i.image_digest(), i.image_tag()))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![(Some("sha256:01"), None), (Some("sha256:02"), None)]
+        );
+        let accepted = input.get_accepted_media_types().clone().unwrap_or_default();
+        for t in [
+            media::OCI_INDEX,
+            media::DOCKER_MANIFEST_LIST,
+            media::OCI_MANIFEST,
+            media::DOCKER_MANIFEST,
+        ] {
+            assert!(accepted.iter().any(|a| a == t), "{t}");
+        }
+    }
 
     #[test]
     fn families_come_from_task_definition_arns() {
