@@ -77,3 +77,45 @@ async fn create_update_replace_and_delete() {
     let never = w.delete(TYPE, "Cluster", &w.name("never"), &props).await;
     assert!(never.is_success(), "{}", never.reason);
 }
+
+#[tokio::test]
+async fn a_cluster_this_stack_did_not_make_is_refused_and_survives() {
+    let w = World::new().await;
+    let name = w.name("by-hand");
+    w.clients
+        .ecs
+        .create_cluster()
+        .cluster_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let props = json!({"ClusterName": name});
+    let refused = w.create(TYPE, "Cluster", &props).await;
+    assert_eq!(refused.status, "FAILED");
+    assert!(
+        refused.reason.contains(&format!("ECS cluster {name}"))
+            && refused.reason.contains("ClusterName"),
+        "{}",
+        refused.reason
+    );
+    assert!(refused.physical_id.starts_with("not-created:"));
+    let deleted = w.delete(TYPE, "Cluster", &name, &props).await;
+    assert!(deleted.is_success(), "{}", deleted.reason);
+    assert!(
+        deleted.reason.contains("left it alone"),
+        "{}",
+        deleted.reason
+    );
+    assert_eq!(status(&w, &name).await.as_deref(), Some("ACTIVE"));
+}
+
+#[tokio::test]
+async fn the_clusters_strategy_is_data_for_the_service() {
+    let w = World::new().await;
+    let made = w.create(TYPE, "Cluster", &w.cluster_props()).await;
+    assert!(made.is_success(), "{}", made.reason);
+    assert_eq!(
+        made.data("CapacityProviderStrategy"),
+        "FARGATE:50:20,FARGATE_SPOT:50:0"
+    );
+}

@@ -200,3 +200,139 @@ async fn a_certificate_adds_https_and_redirects_http() {
         vec![(80, "HTTP".into(), "forward".into())]
     );
 }
+
+async fn load_balancer_named(w: &World, name: &str) -> Option<String> {
+    let out = w
+        .clients
+        .elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .ok()?;
+    out.load_balancers()
+        .first()
+        .and_then(|l| l.load_balancer_arn().map(str::to_string))
+}
+
+async fn deregistration_delay(w: &World, tg_arn: &str) -> String {
+    let out = w
+        .clients
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(tg_arn)
+        .send()
+        .await
+        .unwrap();
+    out.attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_deregistration_delay_is_set_and_changed_in_place() {
+    let w = World::new().await;
+    let props = w.load_balancer_props().await;
+    let created = w.create(TYPE, "LoadBalancer", &props).await;
+    assert!(created.is_success(), "{}", created.reason);
+    let tg = created.data("TargetGroupArn");
+    assert_eq!(deregistration_delay(&w, &tg).await, "30", "the default");
+    let quicker = with(&props, "DeregistrationDelaySeconds", "5".into());
+    let updated = w
+        .update(TYPE, "LoadBalancer", &created.physical_id, &props, &quicker)
+        .await;
+    assert!(updated.is_success(), "{}", updated.reason);
+    assert_eq!(updated.data("TargetGroupArn"), tg, "in place");
+    assert_eq!(deregistration_delay(&w, &tg).await, "5");
+}
+
+#[tokio::test]
+async fn a_load_balancer_this_stack_did_not_make_is_refused_and_survives() {
+    let w = World::new().await;
+    let props = w.load_balancer_props().await;
+    let name = props["Name"].as_str().unwrap().to_string();
+    let net = w.network().await;
+    let theirs = w
+        .clients
+        .elb
+        .create_load_balancer()
+        .name(&name)
+        .set_subnets(Some(net.public_subnets.clone()))
+        .send()
+        .await
+        .unwrap();
+    let theirs = theirs.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let refused = w.create(TYPE, "LoadBalancer", &props).await;
+    assert_eq!(refused.status, "FAILED");
+    assert!(
+        refused.reason.contains(&format!("load balancer {name}"))
+            && refused.reason.contains("Name"),
+        "{}",
+        refused.reason
+    );
+    assert!(refused.physical_id.starts_with("not-created:"));
+    let deleted = w.delete(TYPE, "LoadBalancer", &theirs, &props).await;
+    assert!(deleted.is_success(), "{}", deleted.reason);
+    assert!(
+        deleted.reason.contains("left it alone"),
+        "{}",
+        deleted.reason
+    );
+    assert_eq!(load_balancer_named(&w, &name).await, Some(theirs));
+}
+
+#[tokio::test]
+async fn a_rename_that_fails_after_making_the_new_load_balancer_deletes_it() {
+    use local_harness::strict::{self, Fault, FaultKind};
+    let w = World::new().await;
+    let props = w.load_balancer_props().await;
+    let created = w.create(TYPE, "LoadBalancer", &props).await;
+    assert!(created.is_success(), "{}", created.reason);
+    let new_name = w.name("sky2");
+    let renamed = with(&props, "Name", new_name.clone().into());
+    // The new load balancer and target group exist when its listener fails (past the SDK's retries).
+    strict::inject(Fault {
+        action: "elasticloadbalancing:CreateListener".into(),
+        matching: new_name.clone(),
+        kind: FaultKind::ServerError,
+        times: 10,
+    });
+    let failed = w
+        .update(TYPE, "LoadBalancer", &created.physical_id, &props, &renamed)
+        .await;
+    assert_eq!(failed.status, "FAILED", "{}", failed.reason);
+    assert_eq!(failed.physical_id, created.physical_id, "the old id stays");
+    assert!(strict::calls("elasticloadbalancing:CreateListener", &new_name) > 0);
+    assert_eq!(
+        load_balancer_named(&w, &new_name).await,
+        None,
+        "nothing leaks"
+    );
+    let tg = w
+        .clients
+        .elb
+        .describe_target_groups()
+        .names(format!("{new_name}-tg"))
+        .send()
+        .await;
+    assert!(
+        tg.map(|t| t.target_groups().is_empty()).unwrap_or(true),
+        "the new target group is gone too"
+    );
+    assert_eq!(
+        load_balancer_named(&w, &props["Name"].as_str().unwrap()).await,
+        Some(created.physical_id.clone()),
+        "the old one is untouched"
+    );
+    // CloudFormation's rollback (an Update back to the old properties) changes nothing.
+    let back = w
+        .update(TYPE, "LoadBalancer", &created.physical_id, &renamed, &props)
+        .await;
+    assert!(back.is_success(), "{}", back.reason);
+    assert_eq!(back.physical_id, created.physical_id);
+}

@@ -184,3 +184,108 @@ async fn deleting_what_was_never_created_succeeds() {
         assert_eq!(gone.physical_id, id);
     }
 }
+
+/// A Create request of this world's stack, as another stack (another StackId) would send it.
+fn as_other_stack(w: &World, props: &serde_json::Value) -> local_harness::cfn::Pending {
+    let mut p = w
+        .cfn
+        .request("Create", TYPE, "Repository", props, None, None);
+    p.event["StackId"] =
+        json!("arn:aws:cloudformation:us-east-1:123456789012:stack/other/11111111-2222-3333-4444-555555555555");
+    p
+}
+
+#[tokio::test]
+async fn a_repository_this_stack_did_not_make_is_refused_and_survives() {
+    let w = World::new().await;
+    // Made by hand: no ownership tags.
+    let name = w.name("by-hand");
+    w.clients
+        .ecr
+        .create_repository()
+        .repository_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let props = json!({"RepositoryName": name, "EmptyOnDelete": "true"});
+    let refused = w.create(TYPE, "Repository", &props).await;
+    assert_eq!(refused.status, "FAILED");
+    assert!(
+        refused.reason.contains(&format!("ECR repository {name}"))
+            && refused.reason.contains("RepositoryName"),
+        "{}",
+        refused.reason
+    );
+    assert!(
+        refused.physical_id.starts_with("not-created:"),
+        "so the rollback touches nothing"
+    );
+    // A Delete that names it (a stack that once adopted it) leaves it alone, even EmptyOnDelete.
+    let deleted = w.delete(TYPE, "Repository", &name, &props).await;
+    assert!(deleted.is_success(), "{}", deleted.reason);
+    assert!(
+        deleted.reason.contains("left it alone"),
+        "{}",
+        deleted.reason
+    );
+    assert!(repository_exists(&w, &name).await);
+
+    // Another stack's repository (made by the provisioner for that stack) is refused too.
+    let theirs = w.name("theirs");
+    let props = json!({"RepositoryName": theirs});
+    let made = w.send(&as_other_stack(&w, &props)).await;
+    assert!(made.is_success(), "{}", made.reason);
+    let refused = w.create(TYPE, "Repository", &props).await;
+    assert_eq!(refused.status, "FAILED");
+    assert!(
+        refused.reason.contains("stack/other/"),
+        "{}",
+        refused.reason
+    );
+    let update = w
+        .update(
+            TYPE,
+            "Repository",
+            &theirs,
+            &props,
+            &json!({"RepositoryName": theirs, "ScanOnPush": "false"}),
+        )
+        .await;
+    assert_eq!(update.status, "FAILED", "an Update never touches it either");
+    let out = w
+        .clients
+        .ecr
+        .describe_repositories()
+        .repository_names(&theirs)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.repositories()[0]
+        .image_scanning_configuration()
+        .unwrap()
+        .scan_on_push());
+}
+
+#[tokio::test]
+async fn what_the_provisioner_makes_carries_the_stack_and_logical_id() {
+    let w = World::new().await;
+    let made = w.create(TYPE, "Repository", &w.repository_props()).await;
+    assert!(made.is_success(), "{}", made.reason);
+    let tags = w
+        .clients
+        .ecr
+        .list_tags_for_resource()
+        .resource_arn(made.data("RepositoryArn"))
+        .send()
+        .await
+        .unwrap();
+    let tag = |k: &str| {
+        tags.tags()
+            .iter()
+            .find(|t| t.key() == k)
+            .map(|t| t.value().to_string())
+    };
+    assert_eq!(tag("skyhigh:stack-id"), Some(w.cfn.stack_id.clone()));
+    assert_eq!(tag("skyhigh:logical-id").as_deref(), Some("Repository"));
+    assert_eq!(tag("skyhigh:keep-images").as_deref(), Some("10"));
+}
