@@ -1,118 +1,64 @@
-//! The redeployer as Lambda runs it (its real binary behind a local Runtime API) against moto.
+//! The redeployer as Lambda runs it (its real binary behind a local Runtime API) against the
+//! local AWS: whatever the event, the service ends on what the tracked tag points to.
 
+use aws_sdk_ecr::types::ImageIdentifier;
 use local_harness::http::{HttpResponse, Server};
 use local_harness::moto;
-use local_harness::runtime_api::LambdaProcess;
-use local_harness::scenarios::redeployer::{ecr_event, foundations, settings};
-use local_harness::stack::build_function;
+use local_harness::scenarios::redeployer::{
+    ecr_event, foundations, release, revisions, schedule_event, service_image, settings, Redeployer,
+};
+use local_harness::strict::{self, Fault, FaultKind};
 use local_harness::world::World;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-struct Redeployer {
-    process: LambdaProcess,
-}
-
-impl Redeployer {
-    async fn start(endpoint: &str, extra: Vec<(String, String)>) -> Redeployer {
-        let home = std::env::temp_dir().join(format!("redeployer-home-{}", std::process::id()));
-        std::fs::create_dir_all(&home).unwrap();
-        let mut env = moto::process_env(endpoint, &home);
-        env.extend(extra);
-        let process = LambdaProcess::start(&build_function("redeployer"), "redeployer", &env)
-            .await
-            .unwrap();
-        Redeployer { process }
-    }
-
-    async fn send(&self, event: Value) -> Result<Value, Value> {
-        self.process
-            .runtime
-            .invoke(event, Duration::from_secs(90))
-            .await
-            .expect("the function answers")
-    }
-}
-
-async fn service_image(w: &World) -> (String, String) {
-    let out = w
-        .clients
-        .ecs
-        .describe_services()
-        .cluster(w.name("sky"))
-        .services(w.name("web"))
-        .send()
-        .await
-        .unwrap();
-    let td = out.services()[0].task_definition().unwrap().to_string();
-    let def = w
-        .clients
-        .ecs
-        .describe_task_definition()
-        .task_definition(&td)
-        .send()
-        .await
-        .unwrap();
-    (
-        td,
-        def.task_definition().unwrap().container_definitions()[0]
-            .image()
-            .unwrap()
-            .to_string(),
-    )
-}
-
-async fn revisions(w: &World) -> usize {
-    let out = w
-        .clients
-        .ecs
-        .list_task_definitions()
-        .family_prefix(w.name("web"))
-        .send()
-        .await
-        .unwrap();
-    out.task_definition_arns().len()
-}
 
 async fn setup() -> (World, String, Value, Redeployer) {
     let w = World::new().await;
     let (repository, props) = foundations(&w).await;
-    let f = Redeployer::start(
-        &w.endpoint,
-        settings(&w.name("sky"), &w.name("web"), &repository),
-    )
-    .await;
+    let f = Redeployer::start(&w.endpoint, function_settings(&w, &repository)).await;
     (w, repository, props, f)
+}
+
+fn function_settings(w: &World, repository: &str) -> Vec<(String, String)> {
+    settings(&w.name("sky"), &w.name("web"), repository)
+}
+
+fn uri(repository: &str) -> String {
+    format!(
+        "{}.dkr.ecr.{}.amazonaws.com/{repository}",
+        moto::ACCOUNT,
+        moto::REGION
+    )
+}
+
+fn calls(response: &Value) -> u64 {
+    response["aws_calls"].as_u64().expect("aws_calls")
 }
 
 #[tokio::test]
 async fn a_push_rolls_the_service_onto_exactly_that_image_once() {
     let (w, repository, _, f) = setup().await;
-    let uri = format!(
-        "{}.dkr.ecr.{}.amazonaws.com/{repository}",
-        moto::ACCOUNT,
-        moto::REGION
-    );
-    let digest = w.push_image(&repository, "latest", 11).await;
+    let digest = release(&w, &repository, 11).await;
     let event = ecr_event("PUSH", &repository, Some("latest"), &digest);
 
     let response = f.send(event.clone()).await.unwrap();
     assert_eq!(response["decision"], "deployed", "{response}");
+    assert_eq!(response["reused"], false, "{response}");
     let (td, image) = service_image(&w).await;
     assert_eq!(
         image,
-        format!("{uri}@{digest}"),
-        "pinned by the event's digest"
+        format!("{}@{digest}", uri(&repository)),
+        "pinned by digest"
     );
     assert_eq!(
         response["task_definition"],
         json!(td),
         "the service is on the new revision"
     );
-    let calls = response["aws_calls"].as_u64().unwrap();
-    assert!(calls <= 4, "{calls} AWS calls for one push");
+    // DescribeImages, DescribeServices, DescribeTaskDefinition (what runs), ListTaskDefinitions,
+    // RegisterTaskDefinition, UpdateService.
+    assert_eq!(calls(&response), 6, "{response}");
     let def = w
         .clients
         .ecs
@@ -131,63 +77,242 @@ async fn a_push_rolls_the_service_onto_exactly_that_image_once() {
     // The same event again (EventBridge delivers at least once): nothing changes.
     let before = revisions(&w).await;
     let again = f.send(event).await.unwrap();
-    assert_eq!(again["decision"], "ignored", "{again}");
-    assert!(again["why"].as_str().unwrap().contains("already runs"));
+    assert_eq!(again["decision"], "nothing", "{again}");
+    assert!(
+        again["why"].as_str().unwrap().contains("already on"),
+        "{again}"
+    );
+    // DescribeImages and DescribeServices; the running revision is remembered.
+    assert_eq!(calls(&again), 2, "{again}");
     assert_eq!(revisions(&w).await, before, "no new revision");
-    f.process.stop().await;
+    f.stop().await;
 }
 
 #[tokio::test]
-async fn a_late_event_for_an_older_push_never_rolls_back() {
+async fn a_late_event_deploys_what_the_tag_points_to_now() {
     let (w, repository, _, f) = setup().await;
-    let older = w.push_image(&repository, "latest", 21).await;
-    // A second tag keeps the older image in moto once `latest` moves on (as real ECR keeps it untagged).
-    w.push_image(&repository, "v1", 21).await;
-    // ECR's imagePushedAt has one-second resolution: keep the two pushes in different seconds.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let newer = w.push_image(&repository, "latest", 22).await;
+    let older = release(&w, &repository, 21).await;
+    let newer = release(&w, &repository, 22).await;
 
-    let first = f
-        .send(ecr_event("PUSH", &repository, Some("latest"), &newer))
-        .await
-        .unwrap();
-    assert_eq!(first["decision"], "deployed");
+    // The older push's event arrives after the tag moved on: the tag's digest is deployed.
     let late = f
         .send(ecr_event("PUSH", &repository, Some("latest"), &older))
         .await
         .unwrap();
-    assert_eq!(late["decision"], "ignored", "{late}");
+    assert_eq!(late["decision"], "deployed", "{late}");
+    assert_eq!(late["tag_digest"], json!(newer));
     assert!(
-        late["why"].as_str().unwrap().contains("late event"),
+        late["why"]
+            .as_str()
+            .unwrap()
+            .contains("no longer holds the tag"),
         "{late}"
     );
     assert!(service_image(&w).await.1.ends_with(&newer));
-    f.process.stop().await;
+    // Then the newer push's own event: already done.
+    let on_time = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &newer))
+        .await
+        .unwrap();
+    assert_eq!(on_time["decision"], "nothing", "{on_time}");
+    assert!(service_image(&w).await.1.ends_with(&newer));
+    f.stop().await;
 }
 
 #[tokio::test]
-async fn other_tags_repositories_and_actions_are_ignored() {
+async fn a_rollback_by_retag_rolls_back_onto_the_revision_that_ran_it() {
     let (w, repository, _, f) = setup().await;
-    let digest = w.push_image(&repository, "feature-x", 31).await;
+    let good = release(&w, &repository, 31).await;
+    let first = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &good))
+        .await
+        .unwrap();
+    let good_revision = first["task_definition"].clone();
+    let bad = release(&w, &repository, 32).await;
+    f.send(ecr_event("PUSH", &repository, Some("latest"), &bad))
+        .await
+        .unwrap();
+    assert!(service_image(&w).await.1.ends_with(&bad));
+    let before = revisions(&w).await;
+
+    // `latest` moved back onto the good image: its push time is still its first push's.
+    w.push_image(&repository, "latest", 31).await;
+    let back = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &good))
+        .await
+        .unwrap();
+    assert_eq!(back["decision"], "deployed", "{back}");
+    assert_eq!(back["reused"], true, "{back}");
+    assert_eq!(back["task_definition"], good_revision);
+    assert!(service_image(&w).await.1.ends_with(&good));
+    assert_eq!(
+        revisions(&w).await,
+        before,
+        "no revision registered for a rollback"
+    );
+    // DescribeImages, DescribeServices, ListTaskDefinitions, UpdateService: both revisions
+    // are remembered by the warm function.
+    assert_eq!(calls(&back), 4, "{back}");
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_after_a_partial_failure_reuses_the_registered_revision() {
+    let (w, repository, _, f) = setup().await;
+    let (initial, _) = service_image(&w).await;
+    let digest = release(&w, &repository, 41).await;
+    let event = ecr_event("PUSH", &repository, Some("latest"), &digest);
+    // UpdateService fails on every attempt the SDK makes (3): the revision is registered,
+    // the service is not moved.
+    strict::inject(Fault {
+        action: "ecs:UpdateService".into(),
+        matching: w.name("web"),
+        kind: FaultKind::ServerError,
+        times: 3,
+    });
+    let err = f
+        .send(event.clone())
+        .await
+        .expect_err("the invocation fails");
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("ecs:UpdateService failed"),
+        "{err}"
+    );
+    assert_eq!(
+        service_image(&w).await.0,
+        initial,
+        "the service did not move"
+    );
+    let registered = revisions(&w).await;
+    f.stop().await;
+
+    // Lambda's retry lands on a fresh execution environment: it finds the revision and reuses it.
+    let retry = Redeployer::start(&w.endpoint, function_settings(&w, &repository)).await;
+    let done = retry.send(event).await.unwrap();
+    assert_eq!(done["decision"], "deployed", "{done}");
+    assert_eq!(done["reused"], true, "{done}");
+    assert_eq!(revisions(&w).await, registered, "not registered again");
+    assert!(service_image(&w).await.1.ends_with(&digest));
+    // DescribeImages, DescribeServices, DescribeTaskDefinition (what runs), ListTaskDefinitions,
+    // DescribeTaskDefinition (the newest revision: reusable), UpdateService.
+    assert_eq!(calls(&done), 6, "{done}");
+    retry.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_the_registration_is_healed_without_a_second_revision() {
+    let (w, repository, _, f) = setup().await;
+    let digest = release(&w, &repository, 45).await;
+    let before = revisions(&w).await;
+    strict::inject(Fault {
+        action: "ecs:RegisterTaskDefinition".into(),
+        matching: w.name("web"),
+        kind: FaultKind::LostResponse,
+        times: 1,
+    });
+    let err = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &digest))
+        .await
+        .expect_err("the registration's answer was lost");
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
+    assert_eq!(
+        revisions(&w).await,
+        before + 1,
+        "registered once, not retried blindly"
+    );
+    let healed = f.send(schedule_event()).await.unwrap();
+    assert_eq!(healed["decision"], "deployed", "{healed}");
+    assert_eq!(healed["reused"], true, "{healed}");
+    assert_eq!(revisions(&w).await, before + 1);
+    assert!(service_image(&w).await.1.ends_with(&digest));
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn the_schedule_heals_a_lost_push() {
+    let (w, repository, _, f) = setup().await;
+    let digest = release(&w, &repository, 51).await;
+    // The push's event never arrives.
+    let healed = f.send(schedule_event()).await.unwrap();
+    assert_eq!(healed["decision"], "deployed", "{healed}");
+    assert_eq!(healed["trigger"], "schedule");
+    assert!(service_image(&w).await.1.ends_with(&digest));
+    let quiet = f.send(schedule_event()).await.unwrap();
+    assert_eq!(quiet["decision"], "nothing", "{quiet}");
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_tag_changes_nothing_and_says_so() {
+    let (w, repository, _, f) = setup().await;
+    let digest = release(&w, &repository, 61).await;
+    f.send(ecr_event("PUSH", &repository, Some("latest"), &digest))
+        .await
+        .unwrap();
+    let before = (revisions(&w).await, service_image(&w).await);
+    w.clients
+        .ecr
+        .batch_delete_image()
+        .repository_name(&repository)
+        .image_ids(ImageIdentifier::builder().image_tag("latest").build())
+        .send()
+        .await
+        .unwrap();
+    for event in [
+        ecr_event("DELETE", &repository, Some("latest"), &digest),
+        schedule_event(),
+    ] {
+        let r = f.send(event).await.unwrap();
+        assert_eq!(r["decision"], "nothing", "{r}");
+        assert!(
+            r["why"].as_str().unwrap().contains("not in the repository"),
+            "{r}"
+        );
+    }
+    assert_eq!((revisions(&w).await, service_image(&w).await), before);
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn events_that_cannot_move_the_tag_are_ignored_without_a_call() {
+    let (w, repository, _, f) = setup().await;
+    let digest = w.push_image(&repository, "feature-x", 71).await;
     let before = (revisions(&w).await, service_image(&w).await);
     let events = [
-        ecr_event("PUSH", &repository, Some("feature-x"), &digest),
         ecr_event("PUSH", "some-other-repository", Some("latest"), &digest),
-        ecr_event("DELETE", &repository, Some("latest"), &digest),
+        ecr_event("DELETE", &repository, Some("feature-x"), &digest),
         ecr_event("STORAGE_CLASS_CHANGE", &repository, None, &digest),
+        ecr_event("PUSH", &repository, None, &digest),
     ];
     for event in events {
         let r = f.send(event.clone()).await.unwrap();
         assert_eq!(r["decision"], "ignored", "{event}: {r}");
         assert_eq!(r["aws_calls"], 0, "decided from the event alone");
     }
+    // A push of another tag may have come with the tracked one: it looks, and finds nothing.
+    let other_tag = f
+        .send(ecr_event("PUSH", &repository, Some("feature-x"), &digest))
+        .await
+        .unwrap();
+    assert_eq!(other_tag["decision"], "nothing", "{other_tag}");
+    assert!(
+        other_tag["why"]
+            .as_str()
+            .unwrap()
+            .contains("not in the repository"),
+        "no `latest` pushed yet: {other_tag}"
+    );
     assert_eq!((revisions(&w).await, service_image(&w).await), before);
-    f.process.stop().await;
+    f.stop().await;
 }
 
 #[tokio::test]
-async fn a_malformed_event_is_a_clear_error_and_calls_nothing() {
-    // Point the function at a closed port: any AWS call would fail differently.
+async fn a_malformed_event_is_rejected_once_without_a_call_and_not_retried() {
+    // Point the function at a closed port: any AWS call would fail.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -201,26 +326,24 @@ async fn a_malformed_event_is_a_clear_error_and_calls_nothing() {
     for event in [
         json!({"source": "aws.ecr", "detail-type": "ECR Image Action", "detail": {"repository-name": "x"}}),
         json!({"hello": "world"}),
-        json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
-               "time": "2026-11-25T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}}),
+        json!([1, 2, 3]),
+        json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "my.app",
+               "account": "1", "time": "2026-11-25T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}}),
     ] {
-        let err = f
+        let r = f
             .send(event.clone())
             .await
-            .expect_err("an error, so it shows in the function's metrics");
-        let message = err["errorMessage"].as_str().unwrap_or_default();
-        assert!(
-            message.contains("not an ECR Image Action event"),
-            "{event}: {err}"
-        );
+            .expect("answered, so that Lambda does not retry it");
+        assert_eq!(r["decision"], "rejected", "{event}: {r}");
+        assert_eq!(r["aws_calls"], 0, "{event}: {r}");
     }
-    f.process.stop().await;
+    f.stop().await;
 }
 
 #[tokio::test]
-async fn aws_errors_are_retried_by_the_sdk_then_reported() {
-    // An ECS endpoint that always answers 500: the SDK retries (3 attempts), then the function
-    // returns an error so Lambda retries the asynchronous event.
+async fn aws_errors_reach_lambda_with_their_kind() {
+    // An endpoint that always answers 500: the SDK retries (3 attempts per call), then the
+    // invocation fails with errorType AwsCallFailed, so that Lambda retries the event.
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     let failing = Server::start(move |_| {
@@ -235,34 +358,54 @@ async fn aws_errors_are_retried_by_the_sdk_then_reported() {
     })
     .await
     .unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", failing.port);
-    let f = Redeployer::start(&endpoint, settings("sky", "web", "sky-high-booker")).await;
+    let f = Redeployer::start(
+        &format!("http://127.0.0.1:{}", failing.port),
+        settings("sky", "web", "sky-high-booker"),
+    )
+    .await;
     let err = f
-        .send(ecr_event(
-            "PUSH",
-            "sky-high-booker",
-            Some("latest"),
-            "sha256:abc",
-        ))
+        .send(schedule_event())
         .await
         .expect_err("reported as an error");
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
     let message = err["errorMessage"].as_str().unwrap_or_default();
     assert!(
-        message.contains("ecs:DescribeTaskDefinition failed"),
+        message.contains("ecr:DescribeImages failed")
+            || message.contains("ecs:DescribeServices failed"),
         "{err}"
     );
     assert_eq!(
         hits.load(Ordering::SeqCst),
-        3,
-        "the SDK's standard retry: 3 attempts"
+        6,
+        "two reads at once, each with the SDK's 3 attempts"
     );
-    f.process.stop().await;
+    f.stop().await;
+
+    // A service that is not there: AWS answered, a person must look.
+    let w = World::new().await;
+    let (repository, _) = foundations(&w).await;
+    release(&w, &repository, 81).await;
+    let lost = Redeployer::start(
+        &w.endpoint,
+        settings(&w.name("sky"), "no-such-service", &repository),
+    )
+    .await;
+    let err = lost.send(schedule_event()).await.expect_err("unusable");
+    assert_eq!(err["errorType"], "Unusable", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-service"),
+        "{err}"
+    );
+    lost.stop().await;
 }
 
 #[tokio::test]
 async fn a_later_stack_update_keeps_the_pushed_digest() {
     let (w, repository, props, f) = setup().await;
-    let digest = w.push_image(&repository, "latest", 41).await;
+    let digest = release(&w, &repository, 91).await;
     f.send(ecr_event("PUSH", &repository, Some("latest"), &digest))
         .await
         .unwrap();
@@ -299,5 +442,8 @@ async fn a_later_stack_update_keeps_the_pushed_digest() {
         .await
         .unwrap();
     assert_eq!(def.task_definition().unwrap().memory(), Some("2048"));
-    f.process.stop().await;
+    // The next reconcile finds the service on the tag's digest: nothing to do.
+    let after = f.send(schedule_event()).await.unwrap();
+    assert_eq!(after["decision"], "nothing", "{after}");
+    f.stop().await;
 }

@@ -210,9 +210,16 @@ pub fn register_request(
         .set_enable_fault_injection(td.enable_fault_injection())
 }
 
-/// Registers the revision; returns its ARN (and remembers it).
+/// Registers the revision; returns its ARN (and remembers it). Sent once, without the SDK's
+/// retries: RegisterTaskDefinition is not idempotent, so a retry after a lost answer would
+/// register a second revision. A failure fails the invocation instead, and the next reconcile
+/// (Lambda's retry, or the schedule) finds and reuses the revision if it was made.
 pub async fn register(c: &Clients, truth: &Truth, image: &str) -> Result<String, RedeployError> {
+    let once = aws_sdk_ecs::config::Builder::default()
+        .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled());
     let out = register_request(&c.ecs, truth, image)
+        .customize()
+        .config_override(once)
         .send()
         .await
         .context("ecs:RegisterTaskDefinition")?;
