@@ -22,6 +22,7 @@ help:
 
 tools:
 	@scripts/python-tools.sh test
+	@scripts/python-tools.sh iam
 
 tools-sam:
 	@scripts/python-tools.sh sam

@@ -82,6 +82,18 @@ pub fn sdk_config(endpoint: &str) -> SdkConfig {
         .build()
 }
 
+/// SDK configuration signing with `access_key`: the identity the strict layer authorizes
+/// (see `strict::bind`).
+pub fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
+    let credentials = Credentials::new(access_key, "local-secret", None, None, "strict-layer");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
 /// The local AWS every test, function and the demo talks to: the strict layer's proxy in
 /// front of moto (one per process).
 pub async fn endpoint() -> &'static str {

@@ -295,3 +295,200 @@ async fn the_first_capacity_provider_cluster_of_an_account_fails_once_on_the_ser
     );
     create(w.name("slr")).await.expect("the role exists now");
 }
+
+/// A principal bound to `statements`, and ECS / ELB clients signing as it.
+fn principal(
+    w: &World,
+    statements: serde_json::Value,
+) -> (
+    String,
+    aws_sdk_ecs::Client,
+    aws_sdk_elasticloadbalancingv2::Client,
+) {
+    let key = format!("AKIASTRICT{}", w.id.to_uppercase());
+    let arn = format!(
+        "arn:aws:sts::{}:assumed-role/strict-test/{}",
+        local_harness::moto::ACCOUNT,
+        w.id
+    );
+    strict::bind(
+        &key,
+        strict::Principal {
+            arn,
+            policy: serde_json::json!({"Version": "2012-10-17", "Statement": statements}),
+        },
+    );
+    let config = local_harness::moto::sdk_config_as(&w.endpoint, &key);
+    (
+        key,
+        aws_sdk_ecs::Client::new(&config),
+        aws_sdk_elasticloadbalancingv2::Client::new(&config),
+    )
+}
+
+#[tokio::test]
+async fn a_bound_principal_gets_exactly_what_its_policy_allows_and_aws_shaped_denials() {
+    let w = World::new().await;
+    let prefix = w.name("iam");
+    let own = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{prefix}*");
+    let (key, ecs, _) = principal(
+        &w,
+        serde_json::json!([
+            {"Effect": "Allow", "Action": "ecs:CreateCluster", "Resource": own},
+            {"Effect": "Allow", "Action": "ecs:TagResource", "Resource": own,
+             "Condition": {"StringEquals": {"ecs:CreateAction": "CreateCluster"}}},
+        ]),
+    );
+    ecs.create_cluster()
+        .cluster_name(format!("{prefix}-a"))
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("k")
+                .value("v")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let err = ecs
+        .create_cluster()
+        .cluster_name(w.name("elsewhere"))
+        .send()
+        .await
+        .expect_err("not its cluster");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_access_denied_exception()),
+        "{err:?}"
+    );
+    let denied = format!(
+        "arn:aws:ecs:us-east-1:123456789012:cluster/{}",
+        w.name("elsewhere")
+    );
+    assert_eq!(err.message().unwrap(), format!(
+        "User: arn:aws:sts::123456789012:assumed-role/strict-test/{} is not authorized to perform: ecs:CreateCluster on resource: {denied} because no identity-based policy allows the ecs:CreateCluster action", w.id));
+
+    let err = ecs
+        .list_container_instances()
+        .send()
+        .await
+        .expect_err("not in the table");
+    assert_eq!(
+        err.message(),
+        Some("the strict layer does not know how to authorize ecs:ListContainerInstances")
+    );
+
+    let d = strict::decisions(&key);
+    for line in &d {
+        println!("{line}");
+    }
+    let verdicts: Vec<(&str, &str)> = d
+        .iter()
+        .map(|d| (d.action.as_str(), d.decision.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("ecs:CreateCluster", "Allowed"),
+            ("ecs:TagResource", "Allowed"),
+            ("ecs:CreateCluster", "ImplicitlyDenied"),
+            ("ecs:ListContainerInstances", "Unknown"),
+        ]
+    );
+    assert_eq!(d[1].implied_by.as_deref(), Some("ecs:CreateCluster"));
+}
+
+#[tokio::test]
+async fn elb_creates_need_the_ec2_describes_aws_documents_and_resource_tags_are_conditions() {
+    let w = World::new().await;
+    let vpc = w.network().await.vpc_id.clone();
+    let name = w.name("tg");
+    let (key, _, elb) = principal(
+        &w,
+        serde_json::json!([
+            {"Effect": "Allow", "Action": ["elasticloadbalancing:CreateTargetGroup", "ec2:DescribeVpcs"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "elasticloadbalancing:DeleteTargetGroup", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/owner": "me"}}},
+        ]),
+    );
+    let create = || {
+        elb.create_target_group()
+            .name(&name)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+            .send()
+    };
+    let err = create()
+        .await
+        .expect_err("ec2:DescribeInternetGateways is missing");
+    assert_eq!(err.code(), Some("AccessDenied"));
+    assert!(
+        err.message()
+            .unwrap()
+            .contains("perform: ec2:DescribeInternetGateways on resource: *"),
+        "{err:?}"
+    );
+
+    // The harness (unrestricted) makes it, tagged by someone else: the tag condition refuses.
+    let made = w
+        .clients
+        .elb
+        .create_target_group()
+        .name(&name)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .vpc_id(&vpc)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key("owner")
+                .value("someone-else")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = made.target_groups()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    let err = elb
+        .delete_target_group()
+        .target_group_arn(&arn)
+        .send()
+        .await
+        .expect_err("not tagged owner=me");
+    assert_eq!(err.code(), Some("AccessDenied"));
+    w.clients
+        .elb
+        .add_tags()
+        .resource_arns(&arn)
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key("owner")
+                .value("me")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    elb.delete_target_group()
+        .target_group_arn(&arn)
+        .send()
+        .await
+        .expect("tagged owner=me now");
+
+    let d = strict::decisions(&key);
+    for line in &d {
+        println!("{line}");
+    }
+    let delete: Vec<&strict::Decision> = d
+        .iter()
+        .filter(|d| d.action == "elasticloadbalancing:DeleteTargetGroup")
+        .collect();
+    assert_eq!(delete[0].context["aws:ResourceTag/owner"], "someone-else");
+    assert_eq!((delete[0].allowed(), delete[1].allowed()), (false, true));
+}

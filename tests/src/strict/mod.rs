@@ -5,10 +5,14 @@
 pub mod draining;
 mod errors;
 mod faults;
+pub mod iam;
 mod proxy;
 pub mod request;
+pub mod resources;
+mod tags;
 
 pub use faults::{Fault, FaultKind};
+pub use iam::{Decision, Principal};
 
 use proxy::State;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,6 +28,7 @@ pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
 /// The rules the layer applies between naming a call and forwarding it.
 pub struct Rules {
     draining: Mutex<draining::Draining>,
+    iam: iam::Iam,
 }
 
 fn drain_from_env() -> Duration {
@@ -45,16 +50,24 @@ impl Rules {
     fn new() -> Rules {
         Rules {
             draining: Mutex::new(draining::Draining::new(drain_from_env())),
+            iam: iam::Iam::default(),
         }
     }
 
     /// An answer that refuses the call instead of forwarding it, if any.
     async fn before(
         &self,
-        _state: &State,
+        state: &State,
         call: &request::Call,
         body: &[u8],
     ) -> Option<errors::Answer> {
+        if let Some(denied) = self
+            .iam
+            .authorize(&state.http, &state.backend, call, body)
+            .await
+        {
+            return Some(denied);
+        }
         let ecs = ecs_body(call, body)?;
         let refusal = self.draining.lock().unwrap().before(
             &call.operation,
@@ -128,4 +141,15 @@ pub fn calls(action: &str, matching: &str) -> usize {
 /// How long a service deleted from now on stays DRAINING (process-wide).
 pub fn set_drain(drain: Duration) {
     state().rules.draining.lock().unwrap().drain = drain;
+}
+
+/// From now on, calls signed with `access_key` are authorized as IAM would authorize
+/// `principal` (its ARN and its identity policy). Keys never bound are unrestricted.
+pub fn bind(access_key: &str, principal: Principal) {
+    state().rules.iam.bind(access_key, principal);
+}
+
+/// Every authorization made for calls signed with `access_key`, in order.
+pub fn decisions(access_key: &str) -> Vec<Decision> {
+    state().rules.iam.decisions(access_key)
 }

@@ -133,6 +133,37 @@ pub fn identify<'h>(path: &str, header: impl Fn(&str) -> Option<&'h str>, body: 
     }
 }
 
+/// A CBOR body (Smithy RPC v2) as JSON: maps with text keys, arrays, text, numbers.
+pub fn cbor_to_json(body: &[u8]) -> Option<serde_json::Value> {
+    fn convert(v: ciborium::Value) -> serde_json::Value {
+        use ciborium::Value as C;
+        use serde_json::Value as J;
+        match v {
+            C::Text(s) => J::String(s),
+            C::Bool(b) => J::Bool(b),
+            C::Integer(i) => i64::try_from(i).map(J::from).unwrap_or(J::Null),
+            C::Float(f) => serde_json::Number::from_f64(f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
+            C::Array(items) => J::Array(items.into_iter().map(convert).collect()),
+            C::Map(pairs) => J::Object(
+                pairs
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.into_text().ok()?, convert(v))))
+                    .collect(),
+            ),
+            C::Tag(_, inner) => convert(*inner),
+            _ => J::Null,
+        }
+    }
+    if body.is_empty() {
+        return Some(serde_json::json!({}));
+    }
+    ciborium::from_reader::<ciborium::Value, _>(body)
+        .ok()
+        .map(convert)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,61 @@
+// The strict local AWS's IAM evaluator (test-time only; never shipped): one request per line on
+// stdin, one answer per line on stdout, in order.
+//   in:  {"principal": ARN, "action": "ecs:CreateService", "resource": ARN or "*",
+//         "context": {key: string | [string]}, "policy": {Version, Statement}}
+//   out: {"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied" | "Error", "detail": …}
+// Context keys the action does not support are dropped first, as AWS never sets them.
+import { allowedContextKeysForRequest, runSimulation } from '@cloud-copilot/iam-simulate'
+import { createInterface } from 'node:readline'
+
+function supported(allowed, key) {
+  const k = key.toLowerCase()
+  return allowed.some((a) => a === k || (a.endsWith('/${tagkey}') && k.startsWith(a.slice(0, -'${tagkey}'.length))))
+}
+
+async function evaluate(request) {
+  const [service, action] = request.action.split(':')
+  let allowed = []
+  try {
+    allowed = await allowedContextKeysForRequest(service, action, request.resource, false, undefined)
+  } catch (e) {
+    return { decision: 'Error', detail: String(e.message ?? e) }
+  }
+  const context = {}
+  for (const [k, v] of Object.entries(request.context ?? {})) {
+    // Global keys are always "allowed"; only keep the tag keys the action really has.
+    const tagKey = /^aws:(ResourceTag|RequestTag)\//i.test(k) || /^aws:TagKeys$/i.test(k)
+    if (tagKey ? allowed.some((a) => a.includes('${tagkey}') || a === 'aws:tagkeys') && supported(allowed, k) : true) {
+      context[k] = v
+    }
+  }
+  const simulation = {
+    request: {
+      principal: request.principal,
+      action: request.action,
+      resource: { resource: request.resource, accountId: request.account },
+      contextVariables: context,
+    },
+    identityPolicies: [{ name: 'policy', policy: request.policy }],
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+  }
+  const result = await runSimulation(simulation, {})
+  if (result.resultType === 'error') {
+    return { decision: 'Error', detail: result.errors }
+  }
+  return { decision: result.overallResult, context }
+}
+
+const lines = createInterface({ input: process.stdin })
+let queue = Promise.resolve()
+lines.on('line', (line) => {
+  queue = queue.then(async () => {
+    let answer
+    try {
+      answer = await evaluate(JSON.parse(line))
+    } catch (e) {
+      answer = { decision: 'Error', detail: String(e.stack ?? e) }
+    }
+    process.stdout.write(JSON.stringify(answer) + '\n')
+  })
+})
