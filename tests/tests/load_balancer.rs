@@ -325,7 +325,7 @@ async fn a_rename_that_fails_after_making_the_new_load_balancer_deletes_it() {
         "the new target group is gone too"
     );
     assert_eq!(
-        load_balancer_named(&w, &props["Name"].as_str().unwrap()).await,
+        load_balancer_named(&w, props["Name"].as_str().unwrap()).await,
         Some(created.physical_id.clone()),
         "the old one is untouched"
     );

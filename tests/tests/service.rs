@@ -428,3 +428,257 @@ async fn waiting_for_steady_state_reports_the_rollout() {
         done.reason
     );
 }
+
+async fn status_of(w: &World, cluster: &str, name: &str) -> Option<String> {
+    let out = w
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await
+        .ok()?;
+    out.services()
+        .first()
+        .and_then(|s| s.status().map(str::to_string))
+}
+
+/// Deletes the service behind the provisioner's back: ECS then keeps it DRAINING for a while.
+async fn delete_by_hand(w: &World, cluster: &str, name: &str) {
+    w.clients
+        .ecs
+        .delete_service()
+        .cluster(cluster)
+        .service(name)
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(w, cluster, name).await.as_deref(),
+        Some("DRAINING")
+    );
+}
+
+#[tokio::test]
+async fn delete_waits_until_the_service_is_inactive_so_the_cluster_goes_next() {
+    let w = World::new().await;
+    let (props, _) = foundations(&w).await;
+    let created = w.create_service(&props).await;
+    let deleted = w
+        .delete(TYPE, "Service", &created.physical_id, &props)
+        .await;
+    assert!(deleted.is_success(), "{}", deleted.reason);
+    let (cluster, name) = (w.name("sky"), w.name("web"));
+    assert_eq!(
+        status_of(&w, &cluster, &name).await.as_deref(),
+        Some("INACTIVE"),
+        "not answered while DRAINING"
+    );
+    let cluster_gone = w
+        .delete("Custom::Cluster", "Cluster", &cluster, &w.cluster_props())
+        .await;
+    assert!(cluster_gone.is_success(), "{}", cluster_gone.reason);
+    assert!(
+        cluster_gone.reason.is_empty(),
+        "deleted, not retained: {}",
+        cluster_gone.reason
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_delete_retries_while_a_service_drains() {
+    let w = World::new().await;
+    let (props, _) = foundations(&w).await;
+    w.create_service(&props).await;
+    let (cluster, name) = (w.name("sky"), w.name("web"));
+    delete_by_hand(&w, &cluster, &name).await;
+    let deleted = w
+        .delete("Custom::Cluster", "Cluster", &cluster, &w.cluster_props())
+        .await;
+    assert!(deleted.is_success(), "{}", deleted.reason);
+    assert!(
+        local_harness::strict::calls("ecs:DeleteCluster", &cluster) > 1,
+        "the first DeleteCluster met ClusterContainsServicesException"
+    );
+    let out = w
+        .clients
+        .ecs
+        .describe_clusters()
+        .clusters(&cluster)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(out.clusters()[0].status(), Some("ACTIVE"));
+}
+
+#[tokio::test]
+async fn a_create_waits_for_a_same_named_service_still_draining() {
+    let w = World::new().await;
+    let (props, _) = foundations(&w).await;
+    w.create_service(&props).await;
+    let (cluster, name) = (w.name("sky"), w.name("web"));
+    delete_by_hand(&w, &cluster, &name).await;
+    let again = w.create(TYPE, "Service", &props).await;
+    assert!(again.is_success(), "{}", again.reason);
+    assert_eq!(
+        status_of(&w, &cluster, &name).await.as_deref(),
+        Some("ACTIVE")
+    );
+}
+
+#[tokio::test]
+async fn a_delete_that_outlasts_the_deadline_says_what_still_drains() {
+    let w = World::new().await;
+    let (props, _) = foundations(&w).await;
+    let created = w.create_service(&props).await;
+    let p = w.cfn.request(
+        "Delete",
+        TYPE,
+        "Service",
+        &props,
+        Some(&created.physical_id),
+        None,
+    );
+    // Just enough time to answer (the sender keeps ~11 s of it), none to wait.
+    let late = w
+        .send_with(
+            &p,
+            Box::new(FixedRollout(RolloutOutcome::Completed)),
+            Duration::from_secs(14),
+        )
+        .await;
+    assert_eq!(late.status, "FAILED");
+    assert!(
+        late.reason.contains("still DRAINING") && late.reason.contains(&w.name("web")),
+        "{}",
+        late.reason
+    );
+    // CloudFormation retries the Delete: it waits the drain out.
+    let retried = w
+        .delete(TYPE, "Service", &created.physical_id, &props)
+        .await;
+    assert!(retried.is_success(), "{}", retried.reason);
+}
+
+#[tokio::test]
+async fn another_stacks_service_is_refused_and_survives() {
+    let w = World::new().await;
+    let (props, _) = foundations(&w).await;
+    let mut theirs = w.cfn.request("Create", TYPE, "Service", &props, None, None);
+    theirs.event["StackId"] = serde_json::json!(
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/other/11111111-2222-3333-4444-555555555555"
+    );
+    let made = w.send(&theirs).await;
+    assert!(made.is_success(), "{}", made.reason);
+
+    let refused = w.create(TYPE, "Service", &props).await;
+    assert_eq!(refused.status, "FAILED");
+    assert!(
+        refused.reason.contains("stack/other/") && refused.reason.contains("ServiceName"),
+        "{}",
+        refused.reason
+    );
+    assert!(refused.physical_id.starts_with("not-created:"));
+    let deleted = w.delete(TYPE, "Service", &made.physical_id, &props).await;
+    assert!(deleted.is_success(), "{}", deleted.reason);
+    assert!(
+        deleted.reason.contains("left it alone"),
+        "{}",
+        deleted.reason
+    );
+    assert_eq!(
+        status_of(&w, &w.name("sky"), &w.name("web"))
+            .await
+            .as_deref(),
+        Some("ACTIVE")
+    );
+}
+
+#[tokio::test]
+async fn a_rename_whose_deployment_fails_deletes_the_new_service() {
+    let w = World::new().await;
+    let (props, repository) = foundations(&w).await;
+    w.push_image(&repository, "latest", 9).await;
+    let created = w.create_service(&props).await;
+    let renamed = with(
+        &with(&props, "ServiceName", &w.name("web2")),
+        "WaitForSteadyState",
+        "true",
+    );
+    let p = w.cfn.request(
+        "Update",
+        TYPE,
+        "Service",
+        &renamed,
+        Some(&created.physical_id),
+        Some(&props),
+    );
+    let failed = w
+        .send_with(
+            &p,
+            Box::new(FixedRollout(RolloutOutcome::Failed("tasks failed".into()))),
+            Duration::from_secs(120),
+        )
+        .await;
+    assert_eq!(failed.status, "FAILED");
+    assert_eq!(failed.physical_id, created.physical_id, "the old id stays");
+    assert_ne!(
+        status_of(&w, &w.name("sky"), &w.name("web2"))
+            .await
+            .as_deref(),
+        Some("ACTIVE"),
+        "the new service does not leak"
+    );
+    assert_eq!(
+        status_of(&w, &w.name("sky"), &w.name("web"))
+            .await
+            .as_deref(),
+        Some("ACTIVE")
+    );
+}
+
+#[tokio::test]
+async fn a_network_change_starts_a_deployment_that_is_waited_for() {
+    let w = World::new().await;
+    let (props, repository) = foundations(&w).await;
+    w.push_image(&repository, "latest", 11).await;
+    let created = w.create_service(&props).await;
+    let waiting = with(&props, "WaitForSteadyState", "true");
+    let mut moved = waiting.clone();
+    moved["AssignPublicIp"] = "true".into();
+    let p = w.cfn.request(
+        "Update",
+        TYPE,
+        "Service",
+        &moved,
+        Some(&created.physical_id),
+        Some(&waiting),
+    );
+    let failing = || Box::new(FixedRollout(RolloutOutcome::Failed("tasks failed".into())));
+    // Control: an Update that starts no deployment watches none.
+    let calm = w.cfn.request(
+        "Update",
+        TYPE,
+        "Service",
+        &waiting,
+        Some(&created.physical_id),
+        Some(&props),
+    );
+    let calm = w
+        .send_with(&calm, failing(), Duration::from_secs(120))
+        .await;
+    assert!(calm.is_success(), "{}", calm.reason);
+    // No new revision, yet the deployment it starts is watched: its failure is reported.
+    let failed = w
+        .send_with(
+            &p,
+            Box::new(FixedRollout(RolloutOutcome::Failed("tasks failed".into()))),
+            Duration::from_secs(120),
+        )
+        .await;
+    assert_eq!(failed.status, "FAILED", "{}", failed.reason);
+    assert!(failed.reason.contains("tasks failed"), "{}", failed.reason);
+    assert_eq!(revisions(&w, &w.name("web")).await, 1);
+}

@@ -260,7 +260,11 @@ fn restate(
         deployment,
         network,
         load_balancer,
-        strategy: strategy_to_send(&service.strategy, cluster),
+        // Only when the cluster's strategy changed (the property that carries it): sending it
+        // is a new deployment, and a service made with a launch type keeps it otherwise.
+        strategy: changed(&|o| o.cluster_strategy != spec.cluster_strategy)
+            .then(|| strategy_to_send(&service.strategy, cluster))
+            .flatten(),
     }
 }
 
@@ -700,18 +704,29 @@ mod tests {
         let seed = crate::cluster::properties::default_strategy();
         current.service.as_mut().unwrap().strategy = seed.clone();
         current.cluster_strategy = seed.iter().rev().cloned().collect();
+        let old = spec_with(json!({"WaitForSteadyState": "true",
+            "ClusterCapacityProviderStrategy": "FARGATE:50:20,FARGATE_SPOT:50:0"}));
         let phase = Phase::Update {
-            old: Some(spec.clone()),
+            old: Some(old.clone()),
         };
+        let new = spec_with(json!({"WaitForSteadyState": "true",
+            "ClusterCapacityProviderStrategy": "FARGATE:1:0"}));
         // The same strategy in another order: nothing to do.
-        assert!(plan(&phase, &spec, &current, REGION).actions.is_empty());
+        assert!(plan(&phase, &new, &current, REGION).actions.is_empty());
         let fargate_only = vec![StrategyItem {
             capacity_provider: "FARGATE".into(),
             weight: 1,
             base: 0,
         }];
         current.cluster_strategy = fargate_only.clone();
-        let p = plan(&phase, &spec, &current, REGION);
+        // Unless the cluster's strategy changed, a difference is left alone (a launch type stays).
+        let unchanged = Phase::Update {
+            old: Some(new.clone()),
+        };
+        assert!(plan(&unchanged, &new, &current, REGION).actions.is_empty());
+        let adopting = plan(&Phase::Create, &new, &current, REGION);
+        assert_eq!(update_of(&adopting).unwrap().1.strategy, None);
+        let p = plan(&phase, &new, &current, REGION);
         let (_, restate) = update_of(&p).unwrap();
         assert_eq!(restate.strategy, Some(fargate_only.clone()));
         assert!(p.actions.contains(&Action::WaitForSteadyState));
