@@ -76,7 +76,8 @@ pub struct MetricRef {
     pub dimensions: BTreeMap<String, String>,
 }
 
-/// One alarm state change, whichever way it arrived.
+/// One alarm state change, whichever way it arrived. Only a hint (see `decide::triage`): the
+/// reconcile reads the alarms themselves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmChange {
     pub form: PayloadForm,
@@ -92,8 +93,7 @@ pub struct AlarmChange {
     /// The alarm's threshold (`state.reasonData.threshold`), if given.
     pub threshold: Option<f64>,
     /// High or low, when the payload tells: a `comparisonOperator` in the configuration, or the
-    /// state reason CloudWatch writes ("… were greater than the threshold (85.0) …"). None means
-    /// the alarm's configuration must be read (DescribeAlarms).
+    /// state reason CloudWatch writes ("… were greater than the threshold (85.0) …").
     pub comparison: Option<Direction>,
 }
 
