@@ -88,6 +88,12 @@ pub async fn handle(
     }
     .into();
     let repository_arn = gate::repository_arn(invoked_function_arn, &s.repository_name);
+    if repository_arn.is_none() && matches!(trigger, Trigger::Schedule | Trigger::Push { .. }) {
+        tracing::warn!(
+            invoked_function_arn,
+            "no repository ARN from the function's ARN: every push prunes, no run is recorded"
+        );
+    }
     let last_run_started = match (&trigger, &repository_arn) {
         (Trigger::Push { .. }, Some(arn)) => aws::last_run_started(&clients.ecr, arn).await?,
         _ => None,
