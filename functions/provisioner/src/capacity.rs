@@ -1,4 +1,5 @@
-//! Capacity provider strategies, shared by the cluster (its default) and the service (its own).
+//! What the cluster and the service share: capacity provider strategies (the cluster's
+//! default, the service's own) and ECS's naming rule.
 
 use aws_sdk_ecs::types::CapacityProviderStrategyItem;
 
@@ -17,6 +18,30 @@ impl StrategyItem {
             base: item.base(),
         }
     }
+}
+
+/// The seed's spread: FARGATE weight 50 base 20, FARGATE_SPOT weight 50.
+pub fn default_strategy() -> Vec<StrategyItem> {
+    vec![
+        StrategyItem {
+            capacity_provider: "FARGATE".into(),
+            weight: 50,
+            base: 20,
+        },
+        StrategyItem {
+            capacity_provider: "FARGATE_SPOT".into(),
+            weight: 50,
+            base: 0,
+        },
+    ]
+}
+
+/// ECS's rule for cluster and service names.
+pub fn valid_ecs_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Order does not matter to ECS: compare strategies sorted by provider.

@@ -1,7 +1,7 @@
 use operator_common::properties::{Properties, PropertyError, Result};
 use serde_json::{Map, Value};
 
-pub use crate::capacity::StrategyItem;
+pub use crate::capacity::{default_strategy, valid_ecs_name as valid_cluster_name, StrategyItem};
 
 pub const KNOWN: &[&str] = &[
     "ClusterName",
@@ -15,29 +15,6 @@ pub struct ClusterSpec {
     pub strategy: Vec<StrategyItem>,
     /// enabled, disabled or enhanced.
     pub container_insights: String,
-}
-
-/// The seed's spread: FARGATE weight 50 base 20, FARGATE_SPOT weight 50.
-pub fn default_strategy() -> Vec<StrategyItem> {
-    vec![
-        StrategyItem {
-            capacity_provider: "FARGATE".into(),
-            weight: 50,
-            base: 20,
-        },
-        StrategyItem {
-            capacity_provider: "FARGATE_SPOT".into(),
-            weight: 50,
-            base: 0,
-        },
-    ]
-}
-
-pub fn valid_cluster_name(name: &str) -> bool {
-    (1..=255).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn parse_strategy(p: &Properties) -> Result<Vec<StrategyItem>> {

@@ -701,7 +701,7 @@ mod tests {
         let spec = spec_with(json!({"WaitForSteadyState": "true"}));
         let image = format!("{}@{DIGEST}", spec.repository_uri);
         let mut current = running(&spec, &image, 2);
-        let seed = crate::cluster::properties::default_strategy();
+        let seed = crate::capacity::default_strategy();
         current.service.as_mut().unwrap().strategy = seed.clone();
         current.cluster_strategy = seed.iter().rev().cloned().collect();
         let old = spec_with(json!({"WaitForSteadyState": "true",

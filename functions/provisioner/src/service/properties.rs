@@ -1,4 +1,4 @@
-use crate::cluster::properties::valid_cluster_name;
+use crate::capacity::valid_ecs_name as valid_cluster_name;
 use operator_common::properties::{Properties, PropertyError, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

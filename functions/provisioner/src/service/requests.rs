@@ -263,8 +263,8 @@ pub fn put_scaling_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capacity::default_strategy;
     use crate::clients::tests::{offline_ecs, offline_scaling};
-    use crate::cluster::properties::default_strategy;
     use crate::service::plan::task_spec;
     use crate::service::properties::tests::spec_with;
     use serde_json::json;
