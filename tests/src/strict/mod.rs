@@ -89,6 +89,7 @@ impl Rules {
         if answer.status != 200 {
             return answer;
         }
+        self.iam.after(call, body);
         if let (Some(ecs), Ok(mut out)) =
             (ecs_body(call, body), serde_json::from_slice(&answer.body))
         {

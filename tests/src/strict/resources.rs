@@ -547,7 +547,22 @@ pub fn checks(
                 &resource_id,
                 &p.str("ScalableDimension").unwrap_or_default(),
             );
-            let mut out = vec![check(a, target).request_tags(&p.tags("Tags"))];
+            let namespace = p.str("ServiceNamespace").unwrap_or_default();
+            let dimension = p.str("ScalableDimension").unwrap_or_default();
+            let tags = p.tags("Tags");
+            let mut out = vec![check(a, target.clone())
+                .existing()
+                .request_tags(&tags)
+                .ctx("application-autoscaling:service-namespace", namespace)
+                .ctx("application-autoscaling:scalable-dimension", dimension)];
+            // Registering with tags also needs TagResource (as every tag-on-create does).
+            if operation == "RegisterScalableTarget" && !tags.is_empty() {
+                out.push(
+                    check("application-autoscaling:TagResource", target)
+                        .request_tags(&tags)
+                        .implied(a),
+                );
+            }
             // Target tracking's alarms are named TargetTracking-<ResourceId>-AlarmHigh-<uuid>.
             let alarm = at.arn("cloudwatch", &format!("alarm:TargetTracking-{resource_id}-AlarmHigh-00000000-0000-0000-0000-000000000000"));
             let service = resource_id
@@ -670,8 +685,9 @@ pub fn checks(
     Ok(out)
 }
 
-/// Scalable targets have opaque ids; one stable id per (resource, dimension) stands in.
-fn scalable_target(at: &Scope, resource_id: &str, dimension: &str) -> String {
+/// Scalable targets have opaque ids; one stable id per (resource, dimension) stands in (moto
+/// keeps no tags for them: the layer does, under this ARN).
+pub fn scalable_target(at: &Scope, resource_id: &str, dimension: &str) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (resource_id, dimension).hash(&mut h);
