@@ -682,3 +682,85 @@ async fn a_network_change_starts_a_deployment_that_is_waited_for() {
     assert!(failed.reason.contains("tasks failed"), "{}", failed.reason);
     assert_eq!(revisions(&w, &w.name("web")).await, 1);
 }
+
+/// A new AppName renames everything: CloudFormation then deletes the old resources with the
+/// NEW policy, which still allows it because the policy scopes changes by the stack's tag.
+#[tokio::test]
+async fn after_a_rename_the_old_resources_are_deleted_under_the_new_policy() {
+    use local_harness::moto;
+    use local_harness::stack::{build_provisioner, function_key, LocalStack, PROVISIONER};
+    use local_harness::template::Template;
+    use std::collections::BTreeMap;
+
+    let w = World::new().await;
+    let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
+    let (before, after) = (w.name("booker"), w.name("renamed"));
+    let stack_name = format!("stack-{}", w.id);
+    let parameters = BTreeMap::from([
+        ("AppName".to_string(), before.clone()),
+        ("WaitForSteadyState".to_string(), "false".to_string()),
+    ]);
+    let bin = build_provisioner();
+    let mut stack = LocalStack::new(
+        &template,
+        &parameters,
+        &stack_name,
+        &w.endpoint,
+        &bin,
+        Box::new(|_| {}),
+    )
+    .await
+    .unwrap();
+    let denied = || -> Vec<String> {
+        local_harness::strict::decisions(&function_key(&stack_name, PROVISIONER))
+            .iter()
+            .filter(|d| !d.allowed())
+            .map(|d| d.to_string())
+            .collect()
+    };
+    stack.create().await.unwrap();
+    let renamed = stack
+        .update(&BTreeMap::from([("AppName".to_string(), after.clone())]))
+        .await;
+    assert!(
+        renamed.is_ok() && denied().is_empty(),
+        "{renamed:?}\ndenied:\n{}",
+        denied().join("\n")
+    );
+    assert_ne!(
+        status_of(&w, &before, &before).await.as_deref(),
+        Some("ACTIVE"),
+        "the old service is deleted"
+    );
+    assert_eq!(
+        status_of(&w, &after, &after).await.as_deref(),
+        Some("ACTIVE")
+    );
+    let old_cluster = w
+        .clients
+        .ecs
+        .describe_clusters()
+        .clusters(&before)
+        .send()
+        .await
+        .unwrap();
+    assert!(old_cluster
+        .clusters()
+        .iter()
+        .all(|c| c.status() != Some("ACTIVE")));
+    let old_lb = w
+        .clients
+        .elb
+        .describe_load_balancers()
+        .names(&before)
+        .send()
+        .await;
+    assert!(old_lb.is_err() || old_lb.unwrap().load_balancers().is_empty());
+    let deleted = stack.delete().await;
+    assert!(
+        deleted.is_ok() && denied().is_empty(),
+        "{deleted:?}\ndenied:\n{}",
+        denied().join("\n")
+    );
+    stack.stop().await;
+}
