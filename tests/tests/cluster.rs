@@ -119,3 +119,66 @@ async fn the_clusters_strategy_is_data_for_the_service() {
         "FARGATE:50:20,FARGATE_SPOT:50:0"
     );
 }
+
+/// Sends every ECS call of a client as another moto account.
+#[derive(Debug)]
+struct Account(&'static str);
+
+impl aws_sdk_ecs::config::Intercept for Account {
+    fn name(&self) -> &'static str {
+        "moto account"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_ecs::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_ecs::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ecs::config::ConfigBag,
+    ) -> Result<(), aws_sdk_ecs::error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_accounts_first_cluster_is_retried_until_the_service_linked_role_exists() {
+    use local_harness::world::FixedRollout;
+    use provisioner::rollout::RolloutOutcome;
+    let w = World::new().await;
+    // A fresh account: its first CreateCluster with capacity providers meets the
+    // service-linked role still being made (the strict layer plays it).
+    let config = local_harness::moto::sdk_config(&w.endpoint);
+    let mut clients = w.clients.clone();
+    clients.ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&config)
+            .interceptor(Account("000000000042"))
+            .build(),
+    );
+    let name = w.name("first");
+    let p = w.cfn.request(
+        "Create",
+        TYPE,
+        "Cluster",
+        &json!({"ClusterName": name}),
+        None,
+        None,
+    );
+    local_harness::cfn::invoke_in_process(
+        &p,
+        clients,
+        Box::new(FixedRollout(RolloutOutcome::Completed)),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let answer = w.cfn.answers(&p).pop().unwrap();
+    assert!(answer.is_success(), "{}", answer.reason);
+    assert_eq!(
+        local_harness::strict::calls("ecs:CreateCluster", &name),
+        2,
+        "refused once, then retried"
+    );
+}
