@@ -79,6 +79,34 @@ fn with_key(mut env: Vec<(String, String)>, key: &str) -> Vec<(String, String)> 
     env
 }
 
+/// A template alarm, made in moto (CloudWatch's JSON protocol, which moto serves).
+async fn put_metric_alarm(endpoint: &str, input: &Value) -> Result<(), String> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/monitoring/aws4_request, SignedHeaders=host, Signature=0",
+        moto::REGION
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header("authorization", auth)
+        .header(
+            "x-amz-target",
+            "GraniteServiceVersion20100801.PutMetricAlarm",
+        )
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(input.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = answer.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{status} {}",
+        answer.text().await.unwrap_or_default()
+    ))
+}
+
 /// What SAM attaches to every function (AWSLambdaBasicExecutionRole).
 fn basic_execution() -> Value {
     json!({"Sid": "AWSLambdaBasicExecutionRole", "Effect": "Allow",
@@ -261,6 +289,34 @@ impl<'t> LocalStack<'t> {
                     "served locally by the Runtime API".into(),
                 )
             }
+            "AWS::CloudWatch::Alarm" if props.is_object() => {
+                // Every property arrives as a string or a number: the API's are typed.
+                let mut input = props.clone();
+                for key in ["Period", "EvaluationPeriods", "DatapointsToAlarm"] {
+                    if let Some(n) = input
+                        .get(key)
+                        .map(scalar)
+                        .and_then(|v| v.parse::<i64>().ok())
+                    {
+                        input[key] = json!(n);
+                    }
+                }
+                if let Some(n) = input
+                    .get("Threshold")
+                    .map(scalar)
+                    .and_then(|v| v.parse::<f64>().ok())
+                {
+                    input["Threshold"] = json!(n);
+                }
+                match put_metric_alarm(e, &input).await {
+                    Ok(()) => (p("AlarmName"), BTreeMap::new(), "made in moto".into()),
+                    Err(why) => (
+                        format!("{id}-local"),
+                        BTreeMap::new(),
+                        format!("NOT made in moto: {why}"),
+                    ),
+                }
+            }
             _ => (
                 format!("{id}-local"),
                 BTreeMap::new(),
@@ -339,6 +395,12 @@ impl<'t> LocalStack<'t> {
                 .contains(&resource.kind.as_str());
             let props = if made_locally {
                 self.resolver.resolve(&resource.properties)?
+            } else if resource.kind == "AWS::CloudWatch::Alarm" {
+                // Made in moto when it names only what exists locally (the service's alarms);
+                // others (on stand-ins such as the failure queues) stay stand-ins.
+                self.resolver
+                    .resolve(&resource.properties)
+                    .unwrap_or(Value::Null)
             } else {
                 Value::Null
             };

@@ -144,6 +144,47 @@ async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_
         denied.join("\n")
     );
 
+    // The CPU alarm in ALARM: the autoscaler's schedule acts on it, under its policy (the
+    // alarms are moto's own, read through the layer's CBOR translation).
+    let alarms: Vec<&str> = stack
+        .steps
+        .iter()
+        .filter(|s| s.kind == "AWS::CloudWatch::Alarm" && s.reason == "made in moto")
+        .map(|s| s.logical_id.as_str())
+        .collect();
+    assert!(
+        alarms.contains(&"CpuHighAlarm"),
+        "{:?}",
+        stack
+            .steps
+            .iter()
+            .filter(|s| s.kind == "AWS::CloudWatch::Alarm")
+            .collect::<Vec<_>>()
+    );
+    let cw = aws_sdk_cloudwatch::Client::new(&moto::sdk_config(&w.endpoint));
+    cw.set_alarm_state()
+        .alarm_name(format!("{app}-cpu-high"))
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason(
+            "Threshold Crossed: 2 datapoints [91.0, 93.5] were greater than the threshold (85.0).",
+        )
+        .send()
+        .await
+        .unwrap();
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(moto::workspace_root().join("events/autoscaler/schedule.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let scaled = run(&stack, "AutoscalerFunction", "autoscaler", event).await;
+    denied.extend(denials(&stack_name, "AutoscalerFunction"));
+    assert!(
+        scaled.is_ok() && denied.is_empty(),
+        "autoscaler: {scaled:?}\ndenied:\n{}",
+        denied.join("\n")
+    );
+    println!("autoscaler: {scaled:?}");
+
     // sam deploy with a new tag (pushed first) and a new desired count.
     let digest = w.push_image(&app, "v2", 42).await;
     let changed = stack

@@ -492,3 +492,78 @@ async fn elb_creates_need_the_ec2_describes_aws_documents_and_resource_tags_are_
     assert_eq!(delete[0].context["aws:ResourceTag/owner"], "someone-else");
     assert_eq!((delete[0].allowed(), delete[1].allowed()), (false, true));
 }
+
+#[tokio::test]
+async fn cloudwatch_speaks_cbor_to_the_layer_and_moto_keeps_the_alarms() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    let w = World::new().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&local_harness::moto::sdk_config(&w.endpoint));
+    let (name, service) = (w.name("cpu-high"), w.name("web"));
+    cw.put_metric_alarm()
+        .alarm_name(&name)
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .dimensions(
+            Dimension::builder()
+                .name("ServiceName")
+                .value(&service)
+                .build(),
+        )
+        .statistic(Statistic::Average)
+        .period(120)
+        .evaluation_periods(2)
+        .threshold(85.5)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    // A throttled CBOR call is answered in CBOR and retried.
+    strict::inject(fault(
+        "cloudwatch:DescribeAlarms",
+        &name,
+        FaultKind::Throttle,
+        1,
+    ));
+    let seen = cw
+        .describe_alarms()
+        .alarm_names(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict::calls("cloudwatch:DescribeAlarms", &name), 2);
+    let alarm = &seen.metric_alarms()[0];
+    assert_eq!(alarm.threshold(), Some(85.5));
+    assert_eq!(alarm.period(), Some(120));
+    assert_eq!(alarm.dimensions()[0].value(), Some(service.as_str()));
+    assert!(alarm.state_updated_timestamp().is_some());
+
+    cw.set_alarm_state()
+        .alarm_name(&name)
+        .state_value(StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    let by_metric = cw
+        .describe_alarms_for_metric()
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .send()
+        .await
+        .unwrap();
+    let mine: Vec<_> = by_metric
+        .metric_alarms()
+        .iter()
+        .filter(|a| a.alarm_name() == Some(name.as_str()))
+        .collect();
+    assert_eq!(mine[0].state_value(), Some(&StateValue::Alarm));
+
+    cw.delete_alarms().alarm_names(&name).send().await.unwrap();
+    let gone = cw
+        .describe_alarms()
+        .alarm_names(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.metric_alarms().is_empty());
+}

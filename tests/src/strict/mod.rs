@@ -2,6 +2,7 @@
 //! (`moto::endpoint()` is its URL). It names each call as IAM does, injects the faults a test
 //! asks for, and plays what AWS does that moto does not (see README, "Tests and the local AWS").
 
+mod cbor;
 pub mod draining;
 mod errors;
 mod faults;

@@ -99,7 +99,15 @@ async fn handle(
             Some(refused) => refused,
             None => {
                 let answer =
-                    forward(&state, &parts.method, &path, &parts.headers, body.clone()).await;
+                    if call.protocol == request::Protocol::Cbor && call.service == "cloudwatch" {
+                        let auth = parts
+                            .headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok());
+                        super::cbor::forward(&state, &call.operation, auth, &body).await
+                    } else {
+                        forward(&state, &parts.method, &path, &parts.headers, body.clone()).await
+                    };
                 state.rules.after(&state, &call, &body, answer).await
             }
         },
