@@ -57,8 +57,8 @@ async fn a_push_rolls_the_service_onto_exactly_that_image_once() {
         "the service is on the new revision"
     );
     // DescribeImages, DescribeServices, DescribeTaskDefinition (what runs), ListTaskDefinitions,
-    // RegisterTaskDefinition, UpdateService.
-    assert_eq!(calls(&response), 6, "{response}");
+    // RegisterTaskDefinition, UpdateService, TagResource (the record of the roll).
+    assert_eq!(calls(&response), 7, "{response}");
     let def = w
         .clients
         .ecs
@@ -150,9 +150,9 @@ async fn a_rollback_by_retag_rolls_back_onto_the_revision_that_ran_it() {
         before,
         "no revision registered for a rollback"
     );
-    // DescribeImages, DescribeServices, ListTaskDefinitions, UpdateService: both revisions
-    // are remembered by the warm function.
-    assert_eq!(calls(&back), 4, "{back}");
+    // DescribeImages, DescribeServices, ListTaskDefinitions, UpdateService, TagResource: both
+    // revisions are remembered by the warm function.
+    assert_eq!(calls(&back), 5, "{back}");
     f.stop().await;
 }
 
@@ -198,9 +198,113 @@ async fn a_retry_after_a_partial_failure_reuses_the_registered_revision() {
     assert_eq!(revisions(&w).await, registered, "not registered again");
     assert!(service_image(&w).await.1.ends_with(&digest));
     // DescribeImages, DescribeServices, DescribeTaskDefinition (what runs), ListTaskDefinitions,
-    // DescribeTaskDefinition (the newest revision: reusable), UpdateService.
-    assert_eq!(calls(&done), 6, "{done}");
+    // DescribeTaskDefinition (the newest revision: reusable), UpdateService, TagResource.
+    assert_eq!(calls(&done), 7, "{done}");
     retry.stop().await;
+}
+
+#[tokio::test]
+async fn a_circuit_breaker_rollback_is_not_fought() {
+    let (w, repository, _, f) = setup().await;
+    let good = release(&w, &repository, 43).await;
+    let first = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &good))
+        .await
+        .unwrap();
+    let good_revision = first["task_definition"].as_str().unwrap().to_string();
+    let bad = release(&w, &repository, 44).await;
+    let rolled = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &bad))
+        .await
+        .unwrap();
+    assert_eq!(rolled["decision"], "deployed", "{rolled}");
+    // The bad image's tasks never start: the circuit breaker rolls the service back (here
+    // played by the test; moto has no circuit breaker) and the failed deployment drains.
+    w.clients
+        .ecs
+        .update_service()
+        .cluster(w.name("sky"))
+        .service(w.name("web"))
+        .task_definition(&good_revision)
+        .send()
+        .await
+        .unwrap();
+    let quiet = f.send(schedule_event()).await.unwrap();
+    assert_eq!(quiet["decision"], "nothing", "{quiet}");
+    assert!(
+        quiet["why"].as_str().unwrap().contains("rolled back"),
+        "{quiet}"
+    );
+    assert_eq!(
+        service_image(&w).await.0,
+        good_revision,
+        "the rollback stands"
+    );
+    // A fix is pushed: it is rolled out.
+    let fix = release(&w, &repository, 46).await;
+    let fixed = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &fix))
+        .await
+        .unwrap();
+    assert_eq!(fixed["decision"], "deployed", "{fixed}");
+    assert!(service_image(&w).await.1.ends_with(&fix));
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_roll_whose_record_failed_is_recorded_by_the_retry() {
+    let (w, repository, _, f) = setup().await;
+    let before = release(&w, &repository, 48).await;
+    f.send(ecr_event("PUSH", &repository, Some("latest"), &before))
+        .await
+        .unwrap();
+    let (initial, _) = service_image(&w).await;
+    let digest = release(&w, &repository, 47).await;
+    let event = ecr_event("PUSH", &repository, Some("latest"), &digest);
+    strict::inject(Fault {
+        action: "ecs:TagResource".into(),
+        matching: w.name("web"),
+        kind: FaultKind::Throttle,
+        times: 3,
+    });
+    let err = f.send(event.clone()).await.expect_err("the record failed");
+    assert_eq!(err["errorType"], "AwsCallFailed", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("ecs:TagResource"),
+        "{err}"
+    );
+    let (rolled_onto, image) = service_image(&w).await;
+    assert!(
+        image.ends_with(&digest),
+        "the service moved before the record failed"
+    );
+    // Lambda's retry: nothing to deploy, the record is written.
+    let retry = f.send(event).await.unwrap();
+    assert_eq!(retry["decision"], "nothing", "{retry}");
+    assert!(
+        retry["why"].as_str().unwrap().contains("repaired"),
+        "{retry}"
+    );
+    // So a circuit-breaker rollback of that roll is still known as one.
+    w.clients
+        .ecs
+        .update_service()
+        .cluster(w.name("sky"))
+        .service(w.name("web"))
+        .task_definition(&initial)
+        .send()
+        .await
+        .unwrap();
+    let quiet = f.send(schedule_event()).await.unwrap();
+    assert_eq!(quiet["decision"], "nothing", "{quiet}");
+    assert!(
+        quiet["why"].as_str().unwrap().contains(&rolled_onto),
+        "{quiet}"
+    );
+    f.stop().await;
 }
 
 #[tokio::test]

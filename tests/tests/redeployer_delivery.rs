@@ -23,12 +23,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 /// The calls a fault can be put on, as IAM names them.
-const ACTIONS: [&str; 5] = [
+const ACTIONS: [&str; 6] = [
     "ecr:DescribeImages",
     "ecs:DescribeServices",
     "ecs:ListTaskDefinitions",
     "ecs:RegisterTaskDefinition",
     "ecs:UpdateService",
+    "ecs:TagResource",
 ];
 
 #[derive(Debug, Clone)]
@@ -132,7 +133,9 @@ async fn invoke_as_lambda(f: &Redeployer, event: &Value) -> Result<Value, TestCa
 fn fault_target(index: usize, will_deploy: bool, will_register: bool) -> &'static str {
     let action = ACTIONS[index];
     match action {
-        "ecs:ListTaskDefinitions" | "ecs:UpdateService" if will_deploy => action,
+        "ecs:ListTaskDefinitions" | "ecs:UpdateService" | "ecs:TagResource" if will_deploy => {
+            action
+        }
         "ecs:RegisterTaskDefinition" if will_register => action,
         "ecr:DescribeImages" => action,
         _ => "ecs:DescribeServices",
@@ -168,17 +171,11 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 ));
             }
             Step::Tag(seed) => {
-                if !pushed.contains_key(&seed) {
-                    let digest = w
-                        .push_image(&repository, &format!("build-{seed}"), seed)
-                        .await;
-                    pending.push(ecr_event(
-                        "PUSH",
-                        &repository,
-                        Some(&format!("build-{seed}")),
-                        &digest,
-                    ));
-                    pushed.insert(seed, digest);
+                if let std::collections::btree_map::Entry::Vacant(new) = pushed.entry(seed) {
+                    let build = format!("build-{seed}");
+                    let digest = w.push_image(&repository, &build, seed).await;
+                    pending.push(ecr_event("PUSH", &repository, Some(&build), &digest));
+                    new.insert(digest);
                 }
                 w.push_image(&repository, "latest", seed).await;
                 pending.push(ecr_event(

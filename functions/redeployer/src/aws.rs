@@ -3,7 +3,7 @@
 //! kept for the life of the execution environment: a warm function (the schedule keeps it
 //! warm) describes each revision once.
 
-use crate::decide::{self, Deployment, Truth};
+use crate::decide::{self, Deployment, Rolled, Truth};
 use crate::error::{AwsContext, RedeployError};
 use crate::settings::Settings;
 use aws_sdk_ecr::types::ImageIdentifier;
@@ -97,16 +97,27 @@ pub async fn tag_digest(
     }
 }
 
-/// The service's task definition and deployments (one DescribeServices call).
+/// What DescribeServices says about the service.
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    pub arn: String,
+    pub task_definition: String,
+    pub deployments: Vec<Deployment>,
+    pub rolled: Option<Rolled>,
+}
+
+/// The service's task definition, deployments and this function's record in its tags (one
+/// DescribeServices call).
 pub async fn service(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
-) -> Result<(String, Vec<Deployment>), RedeployError> {
+) -> Result<ServiceView, RedeployError> {
     let out = ecs
         .describe_services()
         .cluster(cluster)
         .services(service)
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
         .send()
         .await
         .context("ecs:DescribeServices")?;
@@ -117,19 +128,23 @@ pub async fn service(
         .ok_or_else(|| {
             RedeployError::Unusable(format!("service {service} not found in cluster {cluster}"))
         })?;
-    let td = s.task_definition().unwrap_or_default().to_string();
-    Ok((td, s.deployments().iter().map(Deployment::of).collect()))
+    Ok(ServiceView {
+        arn: s.service_arn().unwrap_or_default().to_string(),
+        task_definition: s.task_definition().unwrap_or_default().to_string(),
+        deployments: s.deployments().iter().map(Deployment::of).collect(),
+        rolled: Rolled::from_tags(s.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
+    })
 }
 
-/// Reads the truth: the tag's digest and the service, at the same time, then the revision the
-/// service runs. 3 calls; 2 once that revision is remembered.
-pub async fn truth(c: &Clients, settings: &Settings) -> Result<Truth, RedeployError> {
+/// Reads the truth (and the service's ARN): the tag's digest and the service, at the same
+/// time, then the revision the service runs. 3 calls; 2 once that revision is remembered.
+pub async fn truth(c: &Clients, settings: &Settings) -> Result<(Truth, String), RedeployError> {
     let (tag_digest, svc) = tokio::join!(
         tag_digest(&c.ecr, &settings.repository, &settings.image_tag),
         service(&c.ecs, &settings.cluster, &settings.service)
     );
-    let (tag_digest, (service_td, deployments)) = (tag_digest?, svc?);
-    let (revision, rollout) = decide::running(&service_td, &deployments);
+    let (tag_digest, svc) = (tag_digest?, svc?);
+    let (revision, rollout) = decide::running(&svc.task_definition, &svc.deployments);
     let running = c.revision(&revision).await?;
     let container = decide::container_of(&running, &settings.repository).ok_or_else(|| {
         RedeployError::Unusable(format!(
@@ -137,14 +152,16 @@ pub async fn truth(c: &Clients, settings: &Settings) -> Result<Truth, RedeployEr
             settings.repository
         ))
     })?;
-    Ok(Truth {
+    let truth = Truth {
         tag: settings.image_tag.clone(),
         tag_digest,
         running,
         container,
         rollout,
-        failed: decide::failed(&deployments),
-    })
+        failed: decide::failed(&svc.deployments),
+        rolled: svc.rolled,
+    };
+    Ok((truth, svc.arn))
 }
 
 /// The family's newest revisions ([`decide::LOOKBACK`]), newest first, read until the first
@@ -244,6 +261,26 @@ pub async fn roll(c: &Clients, settings: &Settings, revision: &str) -> Result<()
     Ok(())
 }
 
+/// Records the roll in the service's tags (`decide::ROLLED_ONTO`, `ROLLED_FROM`), so that a
+/// later reconcile knows a circuit-breaker rollback when it sees one (see `decide::plan`).
+pub async fn record(c: &Clients, service_arn: &str, rolled: &Rolled) -> Result<(), RedeployError> {
+    let tag = |key: &str, value: &str| {
+        aws_sdk_ecs::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+    };
+    c.ecs
+        .tag_resource()
+        .resource_arn(service_arn)
+        .tags(tag(decide::ROLLED_ONTO, &rolled.onto))
+        .tags(tag(decide::ROLLED_FROM, &rolled.from))
+        .send()
+        .await
+        .context("ecs:TagResource")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +337,7 @@ mod tests {
             running: td,
             rollout: Rollout::Completed,
             failed: vec![],
+            rolled: None,
         };
         let image = "1.dkr.ecr.us-east-1.amazonaws.com/sky@sha256:new";
         let input = register_request(&ecs, &truth, image)

@@ -81,6 +81,35 @@ pub fn failed(deployments: &[Deployment]) -> Vec<String> {
         .collect()
 }
 
+/// The service tags where the function records its last roll: onto which revision, from which.
+pub const ROLLED_ONTO: &str = "skyhigh:redeployer:rolled-onto";
+pub const ROLLED_FROM: &str = "skyhigh:redeployer:rolled-from";
+
+/// The function's last roll of the service, from its tags (see [`plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rolled {
+    pub onto: String,
+    pub from: String,
+}
+
+impl Rolled {
+    /// From the service's tags (key, value); `None` unless both are there.
+    pub fn from_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Rolled> {
+        let (mut onto, mut from) = (None, None);
+        for (key, value) in tags {
+            match key {
+                ROLLED_ONTO => onto = Some(value.to_string()),
+                ROLLED_FROM => from = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        Some(Rolled {
+            onto: onto?,
+            from: from?,
+        })
+    }
+}
+
 /// Everything the decision needs, read from AWS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Truth {
@@ -94,6 +123,8 @@ pub struct Truth {
     pub rollout: Rollout,
     /// Revisions of deployments that failed their rollout (see [`failed`]).
     pub failed: Vec<String>,
+    /// The function's last roll of the service (its tags), if any.
+    pub rolled: Option<Rolled>,
 }
 
 impl Truth {
@@ -206,6 +237,20 @@ pub fn wanted(truth: &Truth) -> Result<String, String> {
     Ok(format!("{uri}@{digest}"))
 }
 
+/// The record to write when the service runs the tag's digest but the record names another
+/// revision: the service was moved since the last record (a roll whose record failed, a stack
+/// update). The record's revision is where it came from. `None`: nothing to write.
+pub fn repair(truth: &Truth) -> Option<Rolled> {
+    let rolled = truth.rolled.as_ref()?;
+    let running = truth.running_revision();
+    let on_tag = truth.tag_digest.is_some()
+        && split_image(truth.running_image()).1 == truth.tag_digest.as_deref();
+    (on_tag && rolled.onto != running).then(|| Rolled {
+        onto: running.to_string(),
+        from: rolled.onto.clone(),
+    })
+}
+
 /// Whether `candidate` is the running revision with `image`, and nothing else changed.
 pub fn reusable(candidate: &TaskDefinition, truth: &Truth, image: &str) -> bool {
     spec(candidate, None) == spec(&truth.running, Some((truth.container, image)))
@@ -213,6 +258,13 @@ pub fn reusable(candidate: &TaskDefinition, truth: &Truth, image: &str) -> bool 
 
 /// The plan, given the truth and the family's newest revisions, newest first (fewer is fine:
 /// the reader stops at the first reusable one).
+///
+/// A revision is not rolled out again when the circuit breaker rolled it back: while the
+/// failed deployment is listed (`failed`), and after it drained, when the function's own
+/// record says it rolled the service from the revision that runs now onto that one (the
+/// rollback went back to where it came from; a person who did the same is not fought either).
+/// A partial failure (registered, UpdateService failed) never wrote that record, so its retry
+/// goes ahead; a rollback by retag wants another revision than the recorded one.
 pub fn plan(truth: &Truth, candidates: &[TaskDefinition]) -> Plan {
     let image = match wanted(truth) {
         Ok(image) => image,
@@ -228,6 +280,17 @@ pub fn plan(truth: &Truth, candidates: &[TaskDefinition]) -> Plan {
                 "{revision} ({image}) failed its rollout and was rolled back: not retried automatically; push or retag a fix"
             ),
         };
+    }
+    if let Some(rolled) = &truth.rolled {
+        if rolled.onto == revision && rolled.from == truth.running_revision() {
+            return Plan::Nothing {
+                why: format!(
+                    "the service was rolled from {} onto {revision} ({image}) and is back on the former: \
+                     rolled back (circuit breaker) or by hand; not retried automatically, push or retag a fix",
+                    rolled.from
+                ),
+            };
+        }
     }
     Plan::Reuse { revision, image }
 }
@@ -311,6 +374,7 @@ mod tests {
             running,
             rollout,
             failed: vec![],
+            rolled: None,
         }
     }
 
@@ -450,6 +514,83 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_after_the_failed_deployment_drained_is_not_fought() {
+        // The function rolled 1 → 2; 2 failed, ECS rolled back to 1 and the failed deployment
+        // drained: only the function's record says what happened.
+        let mut t = truth(Some(2), revision(1, &pinned(1)), Rollout::Completed);
+        t.rolled = Some(Rolled {
+            onto: arn(2),
+            from: arn(1),
+        });
+        let candidates = [revision(2, &pinned(2)), revision(1, &pinned(1))];
+        let Plan::Nothing { why } = plan(&t, &candidates) else {
+            panic!()
+        };
+        assert!(why.contains("rolled back"), "{why}");
+        // The record of an older roll does not block a rollback by retag onto it.
+        t.rolled = Some(Rolled {
+            onto: arn(2),
+            from: arn(0),
+        });
+        assert_eq!(
+            plan(&t, &candidates),
+            Plan::Reuse {
+                revision: arn(2),
+                image: pinned(2)
+            }
+        );
+        // A push of a new digest is deployed whatever the record says.
+        t.tag_digest = Some(digest(3));
+        assert_eq!(plan(&t, &candidates), Plan::Register { image: pinned(3) });
+    }
+
+    #[test]
+    fn a_record_left_behind_is_repaired_once_the_service_is_on_the_tag() {
+        // Rolled 1 → 2 (recorded), then 2 → 1 whose record failed: the service is on 1.
+        let mut t = truth(Some(1), revision(1, &pinned(1)), Rollout::Completed);
+        t.rolled = Some(Rolled {
+            onto: arn(2),
+            from: arn(1),
+        });
+        assert_eq!(
+            repair(&t),
+            Some(Rolled {
+                onto: arn(1),
+                from: arn(2)
+            })
+        );
+        t.rolled = repair(&t);
+        assert_eq!(repair(&t), None, "once");
+        // Off the tag (deleted, or about to be rolled): nothing to repair yet.
+        t.tag_digest = None;
+        t.rolled = Some(Rolled {
+            onto: arn(2),
+            from: arn(1),
+        });
+        assert_eq!(repair(&t), None);
+        t.rolled = None;
+        t.tag_digest = Some(digest(1));
+        assert_eq!(repair(&t), None, "never rolled: no record to keep");
+    }
+
+    #[test]
+    fn the_record_is_read_from_the_services_tags() {
+        let tags = [
+            ("skyhigh:stack", "s"),
+            (ROLLED_FROM, "arn:a:1"),
+            (ROLLED_ONTO, "arn:a:2"),
+        ];
+        assert_eq!(
+            Rolled::from_tags(tags),
+            Some(Rolled {
+                onto: "arn:a:2".into(),
+                from: "arn:a:1".into()
+            })
+        );
+        assert_eq!(Rolled::from_tags([(ROLLED_ONTO, "arn:a:2")]), None);
+    }
+
+    #[test]
     fn what_runs_is_the_primary_deployment_or_the_services_own_revision() {
         let d = |status: &str, n: u32, rollout| Deployment {
             status: status.into(),
@@ -505,15 +646,28 @@ mod tests {
         Tag(u32),
         /// The tag is deleted.
         Untag,
-        /// A reconcile runs; with `fault`, UpdateService fails after any registration.
-        Reconcile { fault: bool },
+        /// A reconcile runs, and fails where `fault` says.
+        Reconcile { fault: Fault },
+        /// The circuit breaker rolls the function's last roll back.
+        RollBack,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Fault {
+        None,
+        /// UpdateService fails (after any registration).
+        Update,
+        /// The service moved, but its record (TagResource) was not written: the invocation fails.
+        Record,
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
             (1u32..=4).prop_map(Step::Tag),
             Just(Step::Untag),
-            any::<bool>().prop_map(|fault| Step::Reconcile { fault }),
+            prop_oneof![Just(Fault::None), Just(Fault::Update), Just(Fault::Record)]
+                .prop_map(|fault| Step::Reconcile { fault }),
+            Just(Step::RollBack),
         ]
     }
 
@@ -523,6 +677,7 @@ mod tests {
         service: usize,
         tag: Option<u32>,
         registered: usize,
+        rolled: Option<Rolled>,
     }
 
     impl Model {
@@ -532,15 +687,40 @@ mod tests {
                 service: 0,
                 tag: None,
                 registered: 0,
+                rolled: None,
             }
         }
 
         fn truth(&self) -> Truth {
-            truth(
+            let mut t = truth(
                 self.tag,
                 self.revisions[self.service].clone(),
                 Rollout::NotListed,
-            )
+            );
+            t.rolled = self.rolled.clone();
+            t
+        }
+
+        fn arn_of(&self, index: usize) -> String {
+            self.revisions[index]
+                .task_definition_arn()
+                .unwrap()
+                .to_string()
+        }
+
+        /// Whether the service moved back.
+        fn roll_back(&mut self) -> bool {
+            match &self.rolled {
+                Some(r) if self.arn_of(self.service) == r.onto => {
+                    self.service = self
+                        .revisions
+                        .iter()
+                        .position(|t| t.task_definition_arn() == Some(&r.from))
+                        .unwrap();
+                    true
+                }
+                _ => false,
+            }
         }
 
         fn candidates(&self) -> Vec<TaskDefinition> {
@@ -558,11 +738,16 @@ mod tests {
                 .collect()
         }
 
-        fn reconcile(&mut self, fault: bool) -> Plan {
+        fn reconcile(&mut self, fault: Fault) -> Plan {
             let t = self.truth();
             let p = plan(&t, &self.candidates());
             let to = match &p {
-                Plan::Nothing { .. } => return p,
+                Plan::Nothing { .. } => {
+                    if let Some(r) = repair(&t) {
+                        self.rolled = Some(r);
+                    }
+                    return p;
+                }
                 Plan::Reuse { revision, .. } => self
                     .revisions
                     .iter()
@@ -577,8 +762,15 @@ mod tests {
                     self.revisions.len() - 1
                 }
             };
-            if !fault {
+            if fault != Fault::Update {
+                let from = self.arn_of(self.service);
                 self.service = to;
+                if fault != Fault::Record {
+                    self.rolled = Some(Rolled {
+                        onto: self.arn_of(to),
+                        from,
+                    });
+                }
             }
             p
         }
@@ -597,6 +789,7 @@ mod tests {
         fn reconciles_converge_on_the_tag(steps in proptest::collection::vec(step(), 0..40)) {
             let mut m = Model::new();
             let mut deployed = std::collections::BTreeSet::new();
+            let mut rolled_back = false;
             for s in steps {
                 match s {
                     Step::Tag(n) => m.tag = Some(n),
@@ -605,19 +798,34 @@ mod tests {
                         if let Plan::Reuse { image, .. } | Plan::Register { image } = m.reconcile(fault) {
                             deployed.insert(image);
                         }
+                        if fault == Fault::Record {
+                            // The invocation failed: Lambda retries it (within minutes).
+                            m.reconcile(Fault::None);
+                        }
+                    }
+                    Step::RollBack => {
+                        if m.roll_back() {
+                            rolled_back = true;
+                            // The circuit breaker is not fought: the rolled-back revision stays out.
+                            let onto = m.rolled.clone().unwrap().onto;
+                            let p = plan(&m.truth(), &m.candidates());
+                            prop_assert!(!matches!(&p, Plan::Reuse { revision, .. } if *revision == onto), "{:?}", p);
+                        }
                     }
                 }
             }
             let before = m.running_digest();
-            let last = m.reconcile(false);
+            let last = m.reconcile(Fault::None);
             if let Plan::Reuse { image, .. } | Plan::Register { image } = &last {
                 deployed.insert(image.clone());
             }
-            match m.tag {
-                Some(n) => prop_assert_eq!(m.running_digest(), Some(digest(n))),
-                None => prop_assert_eq!(m.running_digest(), before, "a deleted tag moves nothing"),
+            match (m.tag, &last) {
+                (None, _) => prop_assert_eq!(m.running_digest(), before, "a deleted tag moves nothing"),
+                // Only a rollback may leave the service off the tag, and then it says so.
+                (Some(_), Plan::Nothing { why }) if why.contains("rolled back") => prop_assert!(rolled_back),
+                (Some(n), _) => prop_assert_eq!(m.running_digest(), Some(digest(n))),
             }
-            let again = m.reconcile(false);
+            let again = m.reconcile(Fault::None);
             prop_assert!(matches!(again, Plan::Nothing { .. }), "{:?}", again);
             prop_assert!(m.registered <= deployed.len(), "{} registered for {} digests", m.registered, deployed.len());
         }
@@ -627,7 +835,7 @@ mod tests {
         fn deterministic(tag in proptest::option::of(1u32..4), on in 1u32..4, fault in any::<bool>()) {
             let mut m = Model::new();
             m.tag = Some(on);
-            m.reconcile(fault);
+            m.reconcile(if fault { Fault::Update } else { Fault::None });
             m.tag = tag;
             let (t, c) = (m.truth(), m.candidates());
             prop_assert_eq!(plan(&t, &c), plan(&t, &c));

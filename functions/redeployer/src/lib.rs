@@ -100,7 +100,7 @@ pub async fn reconcile(
     settings: &Settings,
     c: &Clients,
 ) -> Result<Outcome, RedeployError> {
-    let truth = aws::truth(c, settings).await?;
+    let (truth, service_arn) = aws::truth(c, settings).await?;
     let candidates = match decide::wanted(&truth) {
         Ok(image) => aws::candidates(c, &truth, &image).await?,
         Err(_) => Vec::new(),
@@ -123,6 +123,10 @@ pub async fn reconcile(
     let (image, revision) = match plan {
         Plan::Nothing { why } => {
             outcome.why = format!("{why}{late}");
+            if let (Some(rolled), false) = (decide::repair(&truth), settings.dry_run) {
+                aws::record(c, &service_arn, &rolled).await?;
+                outcome.why.push_str(" (record of the last roll repaired)");
+            }
             return Ok(outcome);
         }
         Plan::Reuse { revision, image } => (image, Some(revision)),
@@ -150,6 +154,13 @@ pub async fn reconcile(
         None => aws::register(c, &truth, &image).await?,
     };
     aws::roll(c, settings, &revision).await?;
+    let rolled = decide::Rolled {
+        onto: revision.clone(),
+        from: truth.running_revision().to_string(),
+    };
+    // The service has moved. If the record fails, the invocation fails: Lambda's retry finds
+    // the service on the tag and repairs the record (`decide::repair`).
+    aws::record(c, &service_arn, &rolled).await?;
     outcome.decision = Decision::Deployed;
     outcome.why = format!(
         "rolled {} from {} onto {image}{}{late}",
