@@ -10,10 +10,12 @@ use local_harness::runtime_api::LambdaProcess;
 use local_harness::scenarios::autoscaler::{
     self as scenario, alarm_name, desired, now_secs, tick, StandIn, StandInAlarm, ALARMS,
 };
-use local_harness::stack::build_function;
+use local_harness::stack::{build_function, build_provisioner, LocalStack};
 use local_harness::strict::{self, Fault, FaultKind};
+use local_harness::template::Template;
 use local_harness::world::World;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// A service (desired 2, bounds [min, max]), the stand-in for its alarms, and the function.
@@ -465,4 +467,75 @@ async fn the_demo_step_runs_against_a_service() {
         "the alarm → 2 → 3, then the duplicate and the schedule are held by the cooldown"
     );
     assert_eq!(tags.len(), 5, "{tags:?}");
+}
+
+/// The autoscaler as template.yaml deploys it: its environment and its own key, which the strict
+/// layer authorizes by the function's `Policies` (evaluated as IAM does, the TagResource tag-key
+/// condition included). The calls the stand-in answers are authorized there first. Every call of
+/// a reconcile that scales is allowed.
+#[tokio::test]
+async fn the_autoscaler_runs_under_its_own_template_policy() {
+    let w = World::new().await;
+    let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
+    let parameters = BTreeMap::from([
+        ("AppName".to_string(), w.name("scaled")),
+        ("WaitForSteadyState".to_string(), "false".to_string()),
+    ]);
+    let bin = build_provisioner();
+    let mut stack = LocalStack::new(
+        &template,
+        &parameters,
+        &format!("stack-{}", w.id),
+        &w.endpoint,
+        &bin,
+        Box::new(|_| {}),
+    )
+    .await
+    .unwrap();
+    stack.create().await.unwrap();
+    let mut env = stack.function_env("AutoscalerFunction").unwrap();
+    let setting = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} in {env:?}"))
+    };
+    let (key, cluster, service) = (
+        setting("AWS_ACCESS_KEY_ID"),
+        setting("CLUSTER_NAME"),
+        setting("SERVICE_NAME"),
+    );
+    let stand_in = StandIn::start(&w.endpoint, &cluster, &service).await;
+    env.retain(|(k, _)| k != "SCALE_OUT_COOLDOWN_SECONDS");
+    env.push(("SCALE_OUT_COOLDOWN_SECONDS".into(), "0".into()));
+    env.extend(stand_in.env());
+    stand_in.set(&alarm_name(&service, "cpu-high"), true, &[93.5]);
+    let p = LambdaProcess::start(&build_function("autoscaler"), "autoscaler", &env)
+        .await
+        .unwrap();
+    let r = invoke(&p, tick()).await.expect("no AccessDenied");
+    assert_eq!(outcome(&r), "scaled", "{r}");
+    p.stop().await;
+
+    let decisions = strict::decisions(&key);
+    let denied: Vec<String> = decisions
+        .iter()
+        .filter(|d| !d.allowed())
+        .map(|d| d.to_string())
+        .collect();
+    assert!(denied.is_empty(), "denied: {denied:#?}");
+    let actions: BTreeSet<&str> = decisions.iter().map(|d| d.action.as_str()).collect();
+    for needed in [
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "ecs:TagResource",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingActivities",
+        "cloudwatch:DescribeAlarmsForMetric",
+    ] {
+        assert!(
+            actions.contains(needed),
+            "{needed} not authorized: {actions:?}"
+        );
+    }
 }

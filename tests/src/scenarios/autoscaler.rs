@@ -175,7 +175,8 @@ struct Shared {
 /// DescribeAlarmsForMetric in the protocol aws-sdk-cloudwatch speaks (Smithy RPC v2 CBOR, which
 /// moto 5.2 does not: getmoto/moto#9195) and Application Auto Scaling's
 /// DescribeScalingActivities (moto has none). Every other Application Auto Scaling call is
-/// forwarded to the local AWS. Point the function at it with [`StandIn::env`].
+/// forwarded to the local AWS; the two it answers go there first too, to be authorized. Point
+/// the function at it with [`StandIn::env`].
 pub struct StandIn {
     shared: std::sync::Arc<std::sync::Mutex<Shared>>,
     pub url: String,
@@ -222,6 +223,58 @@ fn alarms_for_metric_request(body: &[u8]) -> Option<AlarmsForMetric> {
     })
 }
 
+/// The request as the function sent it (its signature names its key), to the local AWS.
+async fn forward(
+    http: &reqwest::Client,
+    backend: &str,
+    req: &crate::http::HttpRequest,
+) -> crate::http::HttpResponse {
+    let mut forward = http
+        .post(format!("{backend}{}", req.path))
+        .body(req.body.clone());
+    for (k, v) in &req.headers {
+        if !matches!(k.as_str(), "host" | "content-length" | "connection") {
+            forward = forward.header(k, v);
+        }
+    }
+    match forward.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let headers: Vec<(String, String)> = r
+                .headers()
+                .iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "content-length" | "connection" | "transfer-encoding"
+                    )
+                })
+                .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            let mut response = crate::http::HttpResponse::ok(body);
+            response.status = status;
+            response.headers = headers;
+            response
+        }
+        Err(_) => crate::http::HttpResponse::status(502),
+    }
+}
+
+/// A call the stand-in answers itself still goes through the local AWS first, so that the
+/// strict layer authorizes it against the calling function's policy (and injects its faults):
+/// a denial is the answer; anything else (moto cannot answer these) is ignored.
+async fn authorize(
+    http: &reqwest::Client,
+    backend: &str,
+    req: &crate::http::HttpRequest,
+) -> Option<crate::http::HttpResponse> {
+    let through = forward(http, backend, req).await;
+    let denied = (400..500).contains(&through.status)
+        && through.body.windows(12).any(|w| w == b"AccessDenied");
+    denied.then_some(through)
+}
+
 impl StandIn {
     /// With the service's four template alarms, all in OK, and no scaling activity.
     pub async fn start(endpoint: &str, cluster: &str, service: &str) -> StandIn {
@@ -247,6 +300,9 @@ impl StandIn {
                 use crate::http::HttpResponse;
                 if req.path.ends_with("/operation/DescribeAlarmsForMetric") {
                     state.lock().unwrap().calls.push("DescribeAlarmsForMetric".into());
+                    if let Some(denied) = authorize(&http, &backend, &req).await {
+                        return denied;
+                    }
                     let Some(AlarmsForMetric {
                         namespace,
                         metric,
@@ -285,6 +341,9 @@ impl StandIn {
                 let operation = target.rsplit('.').next().unwrap_or_default().to_string();
                 state.lock().unwrap().calls.push(operation.clone());
                 if operation == "DescribeScalingActivities" {
+                    if let Some(denied) = authorize(&http, &backend, &req).await {
+                        return denied;
+                    }
                     let activities: Vec<Value> = state
                         .lock()
                         .unwrap()
@@ -303,34 +362,7 @@ impl StandIn {
                         .header("content-type", "application/x-amz-json-1.1");
                 }
                 // Everything else Application Auto Scaling: the local AWS answers.
-                let mut forward = http.post(format!("{backend}/")).body(req.body.clone());
-                for (k, v) in &req.headers {
-                    if !matches!(k.as_str(), "host" | "content-length" | "connection") {
-                        forward = forward.header(k, v);
-                    }
-                }
-                match forward.send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let headers: Vec<(String, String)> = r
-                            .headers()
-                            .iter()
-                            .filter(|(k, _)| {
-                                !matches!(
-                                    k.as_str(),
-                                    "content-length" | "connection" | "transfer-encoding"
-                                )
-                            })
-                            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
-                            .collect();
-                        let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                        let mut response = HttpResponse::ok(body);
-                        response.status = status;
-                        response.headers = headers;
-                        response
-                    }
-                    Err(_) => HttpResponse::status(502),
-                }
+                forward(&http, &backend, &req).await
             }
         })
         .await
