@@ -5,13 +5,17 @@
 //! older and a newer group; the others only assert what holds whatever the tie-breaking.
 
 use aws_sdk_ecs::types::ContainerDefinition;
+use local_harness::moto;
 use local_harness::moto::workspace_root;
 use local_harness::scenarios::image_pruner::{
     now_millis, oci_image, push_event, push_multi_arch, put_manifest, sign, Pruner,
 };
-use local_harness::stack::build_function;
+use local_harness::stack::{build_function, build_provisioner, LocalStack};
+use local_harness::strict;
+use local_harness::template::Template;
 use local_harness::world::World;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -455,4 +459,96 @@ async fn the_demo_step_prunes_to_ten_plus_the_image_in_use() {
     let left = digests(&w, &repo).await;
     assert_eq!(left.len(), 11);
     assert!(left.contains(&running));
+}
+
+/// The pruner as template.yaml deploys it: its environment, and its own key, which the strict
+/// layer authorizes by the function's `Policies` (evaluated as IAM does). Every call of the
+/// push path, the skip path and the schedule is allowed.
+#[tokio::test]
+async fn the_pruner_runs_under_its_own_template_policy() {
+    let w = World::new().await;
+    let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
+    let app = w.name("pruned");
+    let parameters = BTreeMap::from([
+        ("AppName".to_string(), app.clone()),
+        ("WaitForSteadyState".to_string(), "false".to_string()),
+        ("KeepImages".to_string(), "1".to_string()),
+    ]);
+    let bin = build_provisioner();
+    let mut stack = LocalStack::new(
+        &template,
+        &parameters,
+        &format!("stack-{}", w.id),
+        &w.endpoint,
+        &bin,
+        Box::new(|_| {}),
+    )
+    .await
+    .unwrap();
+    stack.create().await.unwrap();
+    let env = stack.function_env("ImagePrunerFunction").unwrap();
+    let key = env
+        .iter()
+        .find(|(k, _)| k == "AWS_ACCESS_KEY_ID")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert!(
+        env.contains(&("REPOSITORY_NAME".to_string(), app.clone())),
+        "{env:?}"
+    );
+
+    let ecr = &w.clients.ecr;
+    let (old, _) = push_multi_arch(ecr, &app, "v1", 700).await;
+    sign(ecr, &app, &old, 700).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (new, _) = push_multi_arch(ecr, &app, "v2", 701).await;
+    let pushed_at = now_millis();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let pruner = Pruner::start_with_env(&env).await;
+    let push = push_event(&app, &new, Some("v2"), pushed_at);
+    let out = pruner.invoke(push.clone()).await.expect("pruned");
+    assert_eq!(out["decision"], "pruned", "{out}");
+    // The old index and its tag-scheme signature; untagged manifests are a day's grace.
+    assert_eq!(
+        (
+            out["deleted"].as_u64(),
+            out["kept_recent_untagged"].as_u64()
+        ),
+        (Some(2), Some(5)),
+        "{out}"
+    );
+    let again = pruner.invoke(push).await.expect("skipped");
+    assert_eq!(again["decision"], "skipped", "{again}");
+    let daily = pruner
+        .invoke(sample("schedule.json"))
+        .await
+        .expect("pruned");
+    assert_eq!(daily["decision"], "pruned", "{daily}");
+    pruner.stop().await;
+
+    let decisions = strict::decisions(&key);
+    let denied: Vec<String> = decisions
+        .iter()
+        .filter(|d| !d.allowed())
+        .map(|d| d.to_string())
+        .collect();
+    assert!(denied.is_empty(), "denied: {denied:#?}");
+    let actions: BTreeSet<&str> = decisions.iter().map(|d| d.action.as_str()).collect();
+    for needed in [
+        "ecr:ListTagsForResource",
+        "ecr:DescribeImages",
+        "ecr:BatchGetImage",
+        "ecr:BatchDeleteImage",
+        "ecr:TagResource",
+        "ecs:DescribeServices",
+        "ecs:ListTasks",
+        "ecs:DescribeTaskDefinition",
+    ] {
+        assert!(
+            actions.contains(needed),
+            "{needed} was not checked: {actions:?}"
+        );
+    }
+    stack.stop().await;
 }

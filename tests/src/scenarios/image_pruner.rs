@@ -23,7 +23,6 @@ impl Pruner {
     /// Starts the pruner against `w`'s local AWS for `repository`, the world's cluster and
     /// service, and `settings` on top.
     pub async fn start(w: &World, repository: &str, settings: &[(&str, &str)]) -> Pruner {
-        let bin = build_function("image-pruner");
         let home = std::env::temp_dir().join(format!("image-pruner-home-{}", w.id));
         std::fs::create_dir_all(&home).expect("a HOME for the function");
         let mut env = process_env(&w.endpoint, &home);
@@ -35,7 +34,14 @@ impl Pruner {
             env.push((k.into(), v));
         }
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let process = LambdaProcess::start(&bin, "image-pruner", &env)
+        Pruner::start_with_env(&env).await
+    }
+
+    /// Starts the pruner with exactly `env` (e.g. a deployed template's, signing with the
+    /// function's own key, bound to its policy by the strict layer).
+    pub async fn start_with_env(env: &[(String, String)]) -> Pruner {
+        let bin = build_function("image-pruner");
+        let process = LambdaProcess::start(&bin, "image-pruner", env)
             .await
             .expect("start image-pruner");
         Pruner { process }
