@@ -33,7 +33,16 @@ async fn invocation(
     };
     if outcome.decision == Decision::Rejected {
         // Logged once here, answered successfully: Lambda must not retry what will never parse.
-        tracing::error!(why = %outcome.why, event = %event.payload, "rejected event (not retried)");
+        let mut shown = event.payload.to_string();
+        if shown.len() > 2048 {
+            let end = (0..=2048)
+                .rev()
+                .find(|i| shown.is_char_boundary(*i))
+                .unwrap_or(0);
+            shown.truncate(end);
+            shown.push('…');
+        }
+        tracing::error!(why = %outcome.why, event = %shown, "rejected event (not retried)");
     } else {
         tracing::info!(
             decision = ?outcome.decision,
