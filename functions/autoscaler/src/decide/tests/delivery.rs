@@ -506,3 +506,45 @@ fn a_lost_update_answer_is_finished_not_repeated() {
     w.invoke(70, None).unwrap();
     assert_eq!((w.desired, w.history.len()), (3, 1));
 }
+
+/// Reserved concurrency keeps runs apart; should two overlap anyway (both read before either
+/// writes), they set the same absolute count: one step, not two.
+#[test]
+fn overlapping_runs_that_read_the_same_state_set_the_same_count() {
+    let mut w = World::new(
+        settings(),
+        Bounds {
+            min: 1,
+            max: 10,
+            scale_in_suspended: false,
+            scale_out_suspended: false,
+        },
+        2,
+    );
+    w.happen(
+        0,
+        &Happening::Alarm {
+            alarm: 0,
+            in_alarm: true,
+            value: 150.0,
+        },
+    );
+    let (first, second) = (w.observe(), w.observe());
+    let a = decide(&first, &w.s, 100);
+    let b = decide(&second, &w.s, 101);
+    assert_eq!(scale(&a), Some((2, 5)));
+    assert_eq!(scale(&a), scale(&b));
+    let (wa, wb) = (writes(&a, 100), writes(&b, 101));
+    for (x, y) in wa.into_iter().zip(wb) {
+        for write in [x, y] {
+            match write {
+                Write::Tags(tags) => w.tags.extend(tags),
+                Write::Desired(n) => w.set(100, n, None),
+            }
+        }
+    }
+    assert_eq!((w.desired, w.history.len()), (5, 1));
+    // And the next run sees a finished record and its cooldown.
+    let d = decide(&w.observe(), &w.s, 102);
+    assert_eq!(d.action, Action::None, "{}", d.why);
+}
