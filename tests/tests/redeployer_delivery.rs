@@ -17,9 +17,10 @@ use local_harness::scenarios::redeployer::{
 use local_harness::strict::{self, Fault, FaultKind};
 use local_harness::world::World;
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// The calls a fault can be put on, as IAM names them.
@@ -62,7 +63,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => (1u32..=4).prop_map(Step::Tag),
         1 => Just(Step::Untag),
-        5 => (any::<usize>(), any::<bool>(), proptest::option::weighted(0.4, (0..ACTIONS.len(), kind(), 1u32..=3)))
+        5 => (any::<usize>(), any::<bool>(), proptest::option::weighted(0.6, (0..ACTIONS.len(), kind(), 1u32..=3)))
             .prop_map(|(pick, again, fault)| Step::Deliver { pick, again, fault }),
         1 => any::<usize>().prop_map(|pick| Step::Drop { pick }),
     ]
@@ -119,6 +120,7 @@ async fn invoke_as_lambda(f: &Redeployer, event: &Value) -> Result<Value, TestCa
                 return Ok(r);
             }
             Err(e) => {
+                FAILED.fetch_add(1, Ordering::SeqCst);
                 prop_assert_eq!(&e["errorType"], "AwsCallFailed", "{}", e);
                 last = Some(e);
             }
@@ -241,6 +243,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     } else {
                         w.name("web")
                     };
+                    FAULTS.fetch_add(1, Ordering::SeqCst);
                     strict::inject(Fault {
                         action: action.into(),
                         matching,
@@ -283,16 +286,29 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
+/// Over all cases: faults injected, and invocations they made fail (so the property was
+/// checked against failures, not only clean runs).
+static FAULTS: AtomicUsize = AtomicUsize::new(0);
+static FAILED: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn the_service_ends_on_the_tags_digest_whatever_the_delivery() {
+    let mut runner = TestRunner::new(ProptestConfig {
         cases: 24,
         max_shrink_iters: 24,
         failure_persistence: None,
         ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn the_service_ends_on_the_tags_digest_whatever_the_delivery(steps in proptest::collection::vec(step(), 1..16)) {
-        runtime().block_on(run(steps))?;
+    });
+    let outcome = runner.run(&proptest::collection::vec(step(), 1..16), |steps| {
+        runtime().block_on(run(steps))
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
+    let (faults, failed) = (FAULTS.load(Ordering::SeqCst), FAILED.load(Ordering::SeqCst));
+    eprintln!("{faults} faults injected, {failed} invocations failed");
+    assert!(
+        faults > 0 && failed > 0,
+        "{faults} faults, {failed} failed invocations"
+    );
 }
