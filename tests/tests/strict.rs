@@ -330,6 +330,15 @@ fn principal(
 async fn a_bound_principal_gets_exactly_what_its_policy_allows_and_aws_shaped_denials() {
     let w = World::new().await;
     let prefix = w.name("iam");
+    // ECS's service-linked role exists (made by the harness's own first cluster), so that
+    // CreateCluster needs no iam:CreateServiceLinkedRole here.
+    w.clients
+        .ecs
+        .create_cluster()
+        .cluster_name(w.name("first"))
+        .send()
+        .await
+        .unwrap();
     let own = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{prefix}*");
     let (key, ecs, _) = principal(
         &w,
@@ -566,4 +575,59 @@ async fn cloudwatch_speaks_cbor_to_the_layer_and_moto_keeps_the_alarms() {
         .await
         .unwrap();
     assert!(gone.metric_alarms().is_empty());
+}
+
+// The only test in this binary that creates a load balancer: ELB's service-linked role does
+// not exist before it.
+#[tokio::test]
+async fn the_first_load_balancer_of_an_account_needs_to_create_the_service_linked_role() {
+    let w = World::new().await;
+    let n = w.network().await.clone();
+    let ec2 = [
+        "ec2:DescribeAccountAttributes",
+        "ec2:DescribeAddresses",
+        "ec2:DescribeInternetGateways",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
+    ];
+    let (key, _, elb) = principal(
+        &w,
+        serde_json::json!([
+            {"Effect": "Allow", "Action": "elasticloadbalancing:CreateLoadBalancer", "Resource": "*"},
+            {"Effect": "Allow", "Action": ec2, "Resource": "*"},
+        ]),
+    );
+    let create = |name: String| {
+        elb.create_load_balancer()
+            .name(name)
+            .set_subnets(Some(n.public_subnets.clone()))
+            .security_groups(&n.alb_security_group)
+            .send()
+    };
+    let err = create(w.name("lb"))
+        .await
+        .expect_err("the role would be made by this call");
+    assert_eq!(err.code(), Some("AccessDenied"));
+    assert!(err.message().unwrap().contains("perform: iam:CreateServiceLinkedRole on resource: arn:aws:iam::123456789012:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing"), "{err:?}");
+    let denied = strict::decisions(&key)
+        .into_iter()
+        .find(|d| !d.allowed())
+        .unwrap();
+    assert_eq!(
+        denied.context["iam:AWSServiceName"],
+        "elasticloadbalancing.amazonaws.com"
+    );
+
+    // Once any load balancer made the role, creating one needs no more than the rest.
+    w.clients
+        .elb
+        .create_load_balancer()
+        .name(w.name("lb0"))
+        .set_subnets(Some(n.public_subnets.clone()))
+        .security_groups(&n.alb_security_group)
+        .send()
+        .await
+        .unwrap();
+    create(w.name("lb")).await.expect("the role exists now");
 }

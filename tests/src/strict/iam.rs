@@ -116,6 +116,8 @@ impl Evaluator {
 pub struct Iam {
     /// The tags of scalable targets (moto keeps none), by `resources::scalable_target` ARN.
     scalable_tags: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Service-linked roles AWS has made (whoever's call made them): role ARNs.
+    linked_roles: Mutex<std::collections::BTreeSet<String>>,
     principals: Mutex<BTreeMap<String, Principal>>,
     decisions: Mutex<Vec<Decision>>,
     evaluator: tokio::sync::Mutex<Option<Evaluator>>,
@@ -169,6 +171,19 @@ impl Iam {
 
     /// What a successful call changed that IAM will judge later (scalable targets' tags).
     pub fn after(&self, call: &Call, body: &[u8]) {
+        let (json_params, form) = params(call, body);
+        let p = match &json_params {
+            Some(v) => Params::Json(v),
+            None => Params::Form(&form),
+        };
+        let scope = Scope {
+            region: crate::moto::REGION,
+            account: &call.account,
+        };
+        if let Some((_, role)) = resources::linked_role(&call.service, &call.operation, &p, &scope)
+        {
+            self.linked_roles.lock().unwrap().insert(role);
+        }
         if call.service != "application-autoscaling" {
             return;
         }
@@ -289,7 +304,15 @@ impl Iam {
             account: &call.account,
         };
         let checks = match resources::checks(&call.service, &call.operation, &p, &scope) {
-            Ok(checks) => checks,
+            Ok(mut checks) => {
+                let role = resources::linked_role(&call.service, &call.operation, &p, &scope);
+                if let Some(role) =
+                    role.filter(|(_, arn)| !self.linked_roles.lock().unwrap().contains(arn))
+                {
+                    checks.push(resources::create_linked_role(&action, role));
+                }
+                checks
+            }
             Err(unknown) => {
                 let message = unknown.to_string();
                 self.record(decision(&action, "?", "Unknown", message.clone()));

@@ -685,6 +685,46 @@ pub fn checks(
     Ok(out)
 }
 
+/// The service-linked role a call makes AWS create when the account has none yet (the caller
+/// then needs iam:CreateServiceLinkedRole for it): (AWS service name, role ARN).
+pub fn linked_role(
+    service: &str,
+    operation: &str,
+    p: &Params,
+    at: &Scope,
+) -> Option<(&'static str, String)> {
+    let (name, role) = match (service, operation) {
+        ("elasticloadbalancing", "CreateLoadBalancer") => (
+            "elasticloadbalancing.amazonaws.com",
+            "AWSServiceRoleForElasticLoadBalancing",
+        ),
+        ("ecs", "CreateCluster") => ("ecs.amazonaws.com", "AWSServiceRoleForECS"),
+        ("application-autoscaling", "RegisterScalableTarget")
+            if p.str("ServiceNamespace").as_deref() == Some("ecs") =>
+        {
+            (
+                "ecs.application-autoscaling.amazonaws.com",
+                "AWSServiceRoleForApplicationAutoScaling_ECSService",
+            )
+        }
+        _ => return None,
+    };
+    Some((
+        name,
+        format!(
+            "arn:aws:iam::{}:role/aws-service-role/{name}/{role}",
+            at.account
+        ),
+    ))
+}
+
+/// The implicit check for creating `linked_role`'s role.
+pub fn create_linked_role(action: &str, (name, role): (&str, String)) -> Check {
+    check("iam:CreateServiceLinkedRole", role)
+        .ctx("iam:AWSServiceName", name)
+        .implied(action)
+}
+
 /// Scalable targets have opaque ids; one stable id per (resource, dimension) stands in (moto
 /// keeps no tags for them: the layer does, under this ARN).
 pub fn scalable_target(at: &Scope, resource_id: &str, dimension: &str) -> String {
@@ -947,6 +987,42 @@ mod tests {
             c[0].tags_of.as_deref(),
             Some("arn:aws:ecs:us-east-1:1:service/c/s")
         );
+    }
+
+    #[test]
+    fn the_first_use_of_a_service_makes_its_linked_role() {
+        let lb = BTreeMap::new();
+        let (name, role) = linked_role(
+            "elasticloadbalancing",
+            "CreateLoadBalancer",
+            &Params::Form(&lb),
+            &AT,
+        )
+        .unwrap();
+        assert_eq!(name, "elasticloadbalancing.amazonaws.com");
+        assert_eq!(role, "arn:aws:iam::123456789012:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing");
+        let ecs = json!({"ServiceNamespace": "ecs"});
+        assert!(linked_role(
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            &Params::Json(&ecs),
+            &AT
+        )
+        .is_some());
+        let other = json!({"ServiceNamespace": "dynamodb"});
+        assert!(linked_role(
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            &Params::Json(&other),
+            &AT
+        )
+        .is_none());
+        let c = create_linked_role(
+            "ecs:CreateCluster",
+            linked_role("ecs", "CreateCluster", &Params::Json(&json!({})), &AT).unwrap(),
+        );
+        assert_eq!(c.context["iam:AWSServiceName"], "ecs.amazonaws.com");
+        assert_eq!(c.implied_by.as_deref(), Some("ecs:CreateCluster"));
     }
 
     #[test]
