@@ -389,6 +389,7 @@ async fn events_that_cannot_move_the_tag_are_ignored_without_a_call() {
     let events = [
         ecr_event("PUSH", "some-other-repository", Some("latest"), &digest),
         ecr_event("DELETE", &repository, Some("feature-x"), &digest),
+        ecr_event("DELETE", &repository, None, &digest),
         ecr_event("STORAGE_CLASS_CHANGE", &repository, None, &digest),
         ecr_event("PUSH", &repository, None, &digest),
     ];

@@ -22,8 +22,8 @@ pub enum Hint {
     Schedule,
     /// A push of any tag to the repository (the tracked tag may have been pushed with it).
     Push { digest: String, tag: String },
-    /// A delete of the tracked tag, or of an image by digest (it may have held the tag).
-    Delete { digest: String, tag: Option<String> },
+    /// A delete of the tracked tag (a reconcile then says the tag is gone, and changes nothing).
+    Delete { digest: String, tag: String },
 }
 
 impl Hint {
@@ -77,7 +77,7 @@ pub fn parse(event: &Value, repository: &str, tag: &str) -> Result<Trigger, Stri
                     tag: pushed,
                 })),
                 ("PUSH", None) => Ok(Trigger::Ignore("an untagged push moves no tag".to_string())),
-                ("DELETE", deleted) if deleted.as_deref().is_none_or(|t| t == tag) => {
+                ("DELETE", Some(deleted)) if deleted == tag => {
                     Ok(Trigger::Reconcile(Hint::Delete {
                         digest: d.image_digest,
                         tag: deleted,
@@ -86,6 +86,11 @@ pub fn parse(event: &Value, repository: &str, tag: &str) -> Result<Trigger, Stri
                 ("DELETE", Some(other)) => Ok(Trigger::Ignore(format!(
                     "a delete of tag {other}, not of the tracked tag {tag}"
                 ))),
+                // The image pruner's deletes, among others: a delete never deploys anything
+                // (a tag it took away leaves nothing to deploy; the schedule says so).
+                ("DELETE", None) => Ok(Trigger::Ignore(
+                    "a delete by digest deploys nothing".to_string(),
+                )),
                 (other, _) => Ok(Trigger::Ignore(format!(
                     "an ECR {other} action moves no tag"
                 ))),
@@ -139,14 +144,7 @@ mod tests {
                 ecr("DELETE", "sky", Some("latest")),
                 Hint::Delete {
                     digest: "sha256:a".into(),
-                    tag: Some("latest".into()),
-                },
-            ),
-            (
-                ecr("DELETE", "sky", None),
-                Hint::Delete {
-                    digest: "sha256:a".into(),
-                    tag: None,
+                    tag: "latest".into(),
                 },
             ),
         ] {
@@ -195,6 +193,7 @@ mod tests {
             ecr("PUSH", "other", Some("latest")),
             ecr("PUSH", "sky", None),
             ecr("DELETE", "sky", Some("v7")),
+            ecr("DELETE", "sky", None),
             ecr("REPLICATE", "sky", Some("latest")),
         ] {
             assert!(
