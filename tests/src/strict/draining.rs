@@ -246,4 +246,36 @@ mod tests {
             Some(SERVICE_LINKED_ROLE)
         );
     }
+
+    proptest::proptest! {
+        /// A model: a service drains from its last delete for `drain`; a cluster is blocked
+        /// while any of its services drains; a name is blocked while it drains.
+        #[test]
+        fn draining_follows_the_last_delete_of_each_service(
+            deletes in proptest::collection::vec((0usize..3, 0usize..2, 0u64..10_000), 0..12),
+            query in 0u64..15_000,
+        ) {
+            let start = Instant::now();
+            let mut d = Draining::new(S);
+            let mut deletes = deletes;
+            deletes.sort_by_key(|(_, _, at)| *at);
+            let mut last: std::collections::BTreeMap<(usize, usize), u64> = Default::default();
+            for (service, cluster, at) in &deletes {
+                let body = json!({"cluster": format!("c{cluster}"), "service": format!("s{service}")});
+                d.after("DeleteService", &body, &mut json!({}), start + Duration::from_millis(*at));
+                last.insert((*cluster, *service), *at);
+            }
+            let now = start + Duration::from_millis(query);
+            let drains = |c: usize, s: usize| last.get(&(c, s)).is_some_and(|at| at + 3_000 > query);
+            for c in 0..2 {
+                for s in 0..3 {
+                    let create = json!({"cluster": format!("c{c}"), "serviceName": format!("s{s}")});
+                    let refused = d.before("CreateService", "a", &create, now);
+                    proptest::prop_assert_eq!(refused.is_some(), drains(c, s));
+                }
+                let delete = d.before("DeleteCluster", "a", &json!({"cluster": format!("c{c}")}), now);
+                proptest::prop_assert_eq!(delete.is_some(), (0..3).any(|s| drains(c, s)));
+            }
+        }
+    }
 }

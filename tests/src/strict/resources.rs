@@ -1040,4 +1040,61 @@ mod tests {
             "arn:aws:ecs:us-east-1:123456789012:cluster/sky"
         );
     }
+
+    const KNOWN: &[(&str, &str)] = &[
+        ("ecs", "CreateCluster"),
+        ("ecs", "DescribeClusters"),
+        ("ecs", "UpdateCluster"),
+        ("ecs", "DeleteCluster"),
+        ("ecs", "PutClusterCapacityProviders"),
+        ("ecs", "CreateService"),
+        ("ecs", "UpdateService"),
+        ("ecs", "DeleteService"),
+        ("ecs", "DescribeServices"),
+        ("ecs", "ListTasks"),
+        ("ecs", "DescribeTasks"),
+        ("ecs", "RegisterTaskDefinition"),
+        ("ecs", "DescribeTaskDefinition"),
+        ("ecs", "TagResource"),
+        ("ecr", "CreateRepository"),
+        ("ecr", "DescribeRepositories"),
+        ("ecr", "DescribeImages"),
+        ("ecr", "BatchDeleteImage"),
+        ("ecr", "TagResource"),
+        ("logs", "CreateLogGroup"),
+        ("logs", "PutRetentionPolicy"),
+        ("application-autoscaling", "RegisterScalableTarget"),
+        ("application-autoscaling", "PutScalingPolicy"),
+        ("application-autoscaling", "DeregisterScalableTarget"),
+        ("cloudwatch", "DescribeAlarms"),
+        ("cloudwatch", "PutMetricAlarm"),
+        ("cloudwatch", "DeleteAlarms"),
+    ];
+
+    proptest::proptest! {
+        /// Whatever the names, each call is authorized first as itself, on "*" or an ARN of
+        /// this account and region, and every other check says which call implied it.
+        #[test]
+        fn every_check_names_an_arn_and_the_first_is_the_call_itself(
+            op in 0..KNOWN.len(), name in "[a-z][a-z0-9-]{0,20}", tagged in proptest::bool::ANY,
+        ) {
+            let (service, operation) = KNOWN[op];
+            let tags = if tagged { json!([{"key": "k", "value": "v", "Key": "k", "Value": "v"}]) } else { json!([]) };
+            let body = json!({"cluster": name, "clusterName": name, "serviceName": name, "service": name,
+                "services": [name], "clusters": [name], "tasks": [name], "family": name, "repositoryName": name,
+                "repositoryNames": [name], "logGroupName": format!("/ecs/{name}"), "tags": tags,
+                "resourceArn": format!("arn:aws:ecs:us-east-1:123456789012:service/{name}/{name}"),
+                "ServiceNamespace": "ecs", "ResourceId": format!("service/{name}/{name}"),
+                "ScalableDimension": "ecs:service:DesiredCount", "AlarmNames": [name], "AlarmName": name});
+            let c = checks(service, operation, &Params::Json(&body), &AT).unwrap();
+            proptest::prop_assert_eq!(&c[0].action, &format!("{service}:{operation}"));
+            for check in &c {
+                proptest::prop_assert!(check.resource == "*" || check.resource.starts_with("arn:aws:"), "{:?}", check);
+                proptest::prop_assert!(!check.resource.contains(":us-east-1:") || check.resource.contains(":123456789012:"));
+            }
+            for check in &c[1..] {
+                proptest::prop_assert_eq!(check.implied_by.clone(), Some(format!("{service}:{operation}")));
+            }
+        }
+    }
 }
