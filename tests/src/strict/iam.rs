@@ -132,6 +132,24 @@ fn denied_code(protocol: Protocol) -> &'static str {
     }
 }
 
+/// The exception a denial of `check` answers. Application Auto Scaling validates the caller's
+/// permissions on the target service and CloudWatch itself and fails such a request with a
+/// ValidationException naming the missing permission ("Permissions validation for Application
+/// Auto Scaling API calls on target resources",
+/// https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_permission_validation.html).
+fn denial_code(protocol: Protocol, call: &Call, check: &Check) -> &'static str {
+    let validated_by_scaling = call.service == "application-autoscaling"
+        && check.implied_by.is_some()
+        && ["ecs:", "cloudwatch:"]
+            .iter()
+            .any(|s| check.action.starts_with(s));
+    if validated_by_scaling {
+        "ValidationException"
+    } else {
+        denied_code(protocol)
+    }
+}
+
 /// AWS's denial message.
 pub fn denial_message(principal: &str, action: &str, resource: &str, decision: &str) -> String {
     let why = if decision == "ExplicitlyDenied" {
@@ -347,12 +365,8 @@ impl Iam {
                 } else {
                     denial_message(&principal.arn, &check.action, &check.resource, &verdict)
                 };
-                return Some(errors::error(
-                    call.protocol,
-                    400,
-                    denied_code(call.protocol),
-                    &message,
-                ));
+                let code = denial_code(call.protocol, call, &check);
+                return Some(errors::error(call.protocol, 400, code, &message));
             }
         }
         None
@@ -374,6 +388,51 @@ mod tests {
         assert_eq!(m, "User: arn:aws:sts::1:assumed-role/r/f is not authorized to perform: ecs:CreateService on resource: arn:aws:ecs:us-east-1:1:service/c/s because no identity-based policy allows the ecs:CreateService action");
         assert!(denial_message("p", "a", "r", "ExplicitlyDenied")
             .ends_with("with an explicit deny in an identity-based policy"));
+    }
+
+    #[test]
+    fn scaling_reports_missing_target_permissions_as_a_validation_error() {
+        let call = crate::strict::request::identify(
+            "/",
+            |h| {
+                match h {
+                "x-amz-target" => Some("AnyScaleFrontendService.RegisterScalableTarget"),
+                "authorization" => Some(
+                    "AWS4-HMAC-SHA256 Credential=K/20260101/us-east-1/application-autoscaling/aws4_request",
+                ),
+                _ => None,
+            }
+            },
+            b"{}",
+        );
+        let body = json!({"ServiceNamespace": "ecs", "ResourceId": "service/c/s",
+            "ScalableDimension": "ecs:service:DesiredCount", "Tags": {"k": "v"}});
+        let scope = Scope {
+            region: "us-east-1",
+            account: "1",
+        };
+        let p = Params::Json(&body);
+        let checks = resources::checks(
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            &p,
+            &scope,
+        )
+        .unwrap();
+        let code = |action: &str| {
+            let check = checks.iter().find(|c| c.action == action).unwrap();
+            denial_code(Protocol::Json, &call, check)
+        };
+        assert_eq!(
+            code("application-autoscaling:RegisterScalableTarget"),
+            "AccessDeniedException"
+        );
+        assert_eq!(
+            code("application-autoscaling:TagResource"),
+            "AccessDeniedException"
+        );
+        assert_eq!(code("ecs:UpdateService"), "ValidationException");
+        assert_eq!(code("ecs:DescribeServices"), "ValidationException");
     }
 
     #[test]

@@ -8,8 +8,12 @@
 //! "Application Auto Scaling identity-based policy examples", section "Permissions required for
 //! API actions on target services and CloudWatch"
 //! (https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_id-based-policy-examples.html)
-//! and "IAM permissions required for Amazon ECS service auto scaling"
-//! (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/auto-scaling-IAM.html).
+//! "IAM permissions required for Amazon ECS service auto scaling"
+//! (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/auto-scaling-IAM.html), and
+//! "Permissions validation for Application Auto Scaling API calls on target resources"
+//! (https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_permission_validation.html);
+//! service-linked roles on first use: the ELB page above and "Authentication and Access Control
+//! for Application Auto Scaling" (RegisterScalableTarget needs iam:CreateServiceLinkedRole).
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
