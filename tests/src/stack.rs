@@ -172,19 +172,15 @@ impl<'t> LocalStack<'t> {
 
     /// Binds `logical_id`'s access key to its policy, resolved now; returns the key.
     pub fn bind_function(&self, logical_id: &str) -> Result<String, String> {
-        let resource = self
+        if !self.resolver.template.resources.contains_key(logical_id) {
+            return Err(format!("{logical_id}: no such resource in the template"));
+        }
+        let policies = self
             .resolver
-            .template
-            .resources
-            .get(logical_id)
-            .ok_or_else(|| format!("{logical_id}: no such resource in the template"))?;
-        let policies = match resource.properties.get("Policies") {
-            Some(p) => self
-                .resolver
-                .resolve(p)
-                .map_err(|e| format!("{logical_id}'s Policies: {e}"))?,
-            None => Value::Null,
-        };
+            .resolve(&Value::Array(
+                self.resolver.template.function_policies(logical_id),
+            ))
+            .map_err(|e| format!("{logical_id}'s Policies: {e}"))?;
         let stack = &self.resolver.stack_name;
         let key = function_key(stack, logical_id);
         let arn = format!(

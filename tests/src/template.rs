@@ -104,6 +104,63 @@ impl Template {
         })
     }
 
+    /// The template's managed policies that `function`'s `Policies` name (`!Ref X`).
+    fn managed_policies_of(&self, function: &str) -> BTreeSet<String> {
+        let policies = self
+            .resources
+            .get(function)
+            .map(|r| &r.properties["Policies"]);
+        policies
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["Ref"].as_str())
+            .filter(|id| {
+                self.resources
+                    .get(*id)
+                    .is_some_and(|r| r.kind == "AWS::IAM::ManagedPolicy")
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// What `function`'s `Policies` grant, unresolved: each inline document, the
+    /// `PolicyDocument` of each of the template's managed policies it names, and the names of
+    /// AWS managed policies as they are.
+    pub fn function_policies(&self, function: &str) -> Vec<Value> {
+        let Some(resource) = self.resources.get(function) else {
+            return Vec::new();
+        };
+        let managed = self.managed_policies_of(function);
+        resource.properties["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| match p["Ref"].as_str() {
+                Some(id) if managed.contains(id) => {
+                    self.resources[id].properties["PolicyDocument"].clone()
+                }
+                _ => p.clone(),
+            })
+            .collect()
+    }
+
+    /// The policy documents of [`Template::function_policies`], to change in place.
+    pub fn function_policy_documents_mut(&mut self, function: &str) -> Vec<&mut Value> {
+        let managed = self.managed_policies_of(function);
+        let mut documents = Vec::new();
+        for (id, r) in self.resources.iter_mut() {
+            if managed.contains(id) {
+                documents.push(&mut r.properties["PolicyDocument"]);
+            } else if id == function {
+                if let Some(inline) = r.properties["Policies"].as_array_mut() {
+                    documents.extend(inline.iter_mut().filter(|p| p.get("Statement").is_some()));
+                }
+            }
+        }
+        documents
+    }
+
     /// The resources `value` refers to (Ref, GetAtt, and `${…}` in Sub).
     fn references(&self, value: &Value, out: &mut BTreeSet<String>) {
         match value {

@@ -271,12 +271,10 @@ async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_
 /// The template with `action` removed from the provisioner's statements.
 fn without(template: &Template, action: &str) -> Template {
     let mut t = template.clone();
-    let policies = t.resources.get_mut(PROVISIONER).unwrap().properties["Policies"]
-        .as_array_mut()
-        .unwrap();
     let mut removed = 0;
-    for statement in policies
-        .iter_mut()
+    for statement in t
+        .function_policy_documents_mut(PROVISIONER)
+        .into_iter()
         .flat_map(|p| p["Statement"].as_array_mut().unwrap().iter_mut())
     {
         match &mut statement["Action"] {

@@ -172,3 +172,78 @@ fn every_function_logs_to_a_group_the_stack_made_first() {
         assert!(!name.contains(function), "{group}: {name}");
     }
 }
+
+/// `Fn::Sub`, `Ref` and `Fn::GetAtt` replaced by the longest value each can take on a real
+/// account, so that a size check holds for every stack.
+fn longest(value: &Value) -> Value {
+    // AppName's pattern allows 26 characters; the longest region name is 14.
+    let subs = [
+        ("AWS::Partition", "aws-iso-b"),
+        ("AWS::Region", "ap-southeast-7"),
+        ("AWS::AccountId", "123456789012"),
+        ("AWS::StackName", &"s".repeat(128)),
+        ("AppName", &"a".repeat(26)),
+    ];
+    match value {
+        Value::Object(o) if o.contains_key("Fn::Sub") => {
+            let mut text = o["Fn::Sub"].as_str().unwrap_or_default().to_string();
+            for (name, with) in subs {
+                text = text.replace(&format!("${{{name}}}"), with);
+            }
+            Value::String(text)
+        }
+        // A stack id: arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>.
+        Value::Object(o) if o.get("Ref").is_some_and(|r| r == "AWS::StackId") => {
+            Value::String(format!(
+                "arn:aws-iso-b:cloudformation:ap-southeast-7:123456789012:stack/{}/{}",
+                "s".repeat(128),
+                "u".repeat(36)
+            ))
+        }
+        // An ARN of another resource of the stack (roles, the service, queues): at most 120.
+        Value::Object(o) if o.contains_key("Ref") || o.contains_key("Fn::GetAtt") => {
+            Value::String("x".repeat(120))
+        }
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), longest(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(longest).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A policy document's size as IAM counts it: whitespace not counted.
+fn policy_size(document: &Value) -> usize {
+    serde_json::to_string(&longest(document))
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count()
+}
+
+#[test]
+fn every_role_fits_iams_policy_quotas() {
+    // "IAM and AWS STS quotas": a role's inline policies together hold at most 10,240
+    // characters, a managed policy 6,144, and a role takes 10 managed policies by default;
+    // CloudFormation fails the role or the policy beyond that.
+    let resources = expanded();
+    for id in of_type(&resources, "AWS::IAM::ManagedPolicy") {
+        let size = policy_size(&resources[id]["Properties"]["PolicyDocument"]);
+        assert!(size <= 6_144, "{id}: {size} characters of managed policy");
+    }
+    for role in of_type(&resources, "AWS::IAM::Role") {
+        let properties = &resources[role]["Properties"];
+        let inline: usize = properties["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| policy_size(&p["PolicyDocument"]))
+            .sum();
+        assert!(
+            inline <= 10_240,
+            "{role}: {inline} characters of inline policy"
+        );
+        let managed = properties["ManagedPolicyArns"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(managed <= 10, "{role}: {managed} managed policies");
+    }
+}
