@@ -460,7 +460,10 @@ async fn the_demo_step_runs_against_a_service() {
     let w = World::new().await;
     let (cluster, service) = scenario::service_with_target(&w, 1, 5).await;
     let bin = build_function("autoscaler");
-    scenario::demo(&w, &bin, &cluster, &service).await.unwrap();
+    let env = scenario::local_env(&w, &cluster, &service);
+    scenario::demo(&w, &bin, &env, &cluster, &service)
+        .await
+        .unwrap();
     let (count, tags) = desired(&w, &cluster, &service).await.unwrap();
     assert_eq!(
         count, 3,

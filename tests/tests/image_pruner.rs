@@ -7,6 +7,7 @@
 use aws_sdk_ecs::types::ContainerDefinition;
 use local_harness::moto;
 use local_harness::moto::workspace_root;
+use local_harness::scenarios::image_pruner as scenario;
 use local_harness::scenarios::image_pruner::{
     now_millis, oci_image, push_event, push_multi_arch, put_manifest, sign, Pruner,
 };
@@ -453,7 +454,9 @@ async fn the_demo_step_prunes_to_ten_plus_the_image_in_use() {
     let w = World::new().await;
     let (repo, _, running) = service_running_an_image(&w).await;
     let bin = build_function("image-pruner");
-    local_harness::scenarios::image_pruner::demo(&w, &bin, &repo, &w.name("sky"), &w.name("web"))
+    let (cluster, service) = (w.name("sky"), w.name("web"));
+    let env = scenario::local_env(&w, &repo, &cluster, &service).unwrap();
+    scenario::demo(&w, &bin, &env, &repo, &cluster, &service)
         .await
         .expect("the demo step");
     let left = digests(&w, &repo).await;

@@ -3,7 +3,8 @@
 
 use local_harness::moto;
 use local_harness::scenarios;
-use local_harness::stack::{build_function, build_provisioner, LocalStack, Step};
+use local_harness::stack::{build_function, build_provisioner, function_key, LocalStack, Step};
+use local_harness::strict;
 use local_harness::template::Template;
 use local_harness::world::World;
 use std::collections::BTreeMap;
@@ -113,16 +114,12 @@ async fn run() -> Result<(), String> {
     println!("   updated: {}", changed.join(", "));
     println!("   service        {}", service_line(&w, &app).await);
 
-    let home = std::env::temp_dir().join(format!("skyhigh-demo-home-{}", std::process::id()));
-    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    let function_env = |settings: Vec<(String, String)>| {
-        let mut env = moto::process_env(&w.endpoint, &home);
-        env.extend(settings);
-        env
-    };
-
-    println!("\n3. push a new image → the redeployer rolls the service onto it");
-    let env = function_env(scenarios::redeployer::settings(&app, &app, &app));
+    // Each event function runs as template.yaml configures it: its environment, and its own
+    // key, which the strict layer authorizes by its own policy.
+    println!(
+        "\n3. push a new image of the tracked tag (v2) → the redeployer rolls the service onto it"
+    );
+    let env = stack.function_env("RedeployerFunction")?;
     let r =
         scenarios::redeployer::demo(&w, &build_function("redeployer"), &env, &app, 2027).await?;
     println!(
@@ -134,13 +131,36 @@ async fn run() -> Result<(), String> {
     println!("   service        {}", service_line(&w, &app).await);
 
     println!("\n4. 15 images pushed → the image pruner keeps the newest 10 and the one in use");
-    scenarios::image_pruner::demo(&w, &build_function("image-pruner"), &app, &app, &app).await?;
+    let env = stack.function_env("ImagePrunerFunction")?;
+    let bin = build_function("image-pruner");
+    scenarios::image_pruner::demo(&w, &bin, &env, &app, &app, &app).await?;
 
-    scenarios::autoscaler::demo(&w, &build_function("autoscaler"), &app, &app).await?;
+    let env = stack.function_env("AutoscalerFunction")?;
+    scenarios::autoscaler::demo(&w, &build_function("autoscaler"), &env, &app, &app).await?;
 
     println!("\n6. sam delete: delete the stack in reverse order");
     stack.delete().await?;
     println!("   service        {}", service_line(&w, &app).await);
+
+    println!("\n   IAM, as the strict layer evaluated each function's calls against its policy:");
+    let mut denied = Vec::new();
+    for function in [
+        "ProvisionerFunction",
+        "RedeployerFunction",
+        "ImagePrunerFunction",
+        "AutoscalerFunction",
+    ] {
+        let decisions = strict::decisions(&function_key("sky-high-booker", function));
+        let allowed = decisions.iter().filter(|d| d.allowed()).count();
+        println!(
+            "   {function:<22} {allowed} allowed, {} denied",
+            decisions.len() - allowed
+        );
+        denied.extend(decisions.into_iter().filter(|d| !d.allowed()));
+    }
+    if let Some(d) = denied.first() {
+        return Err(format!("{} call(s) denied, the first: {d}", denied.len()));
+    }
     if let Some(kib) = stack.provisioner_peak_rss_kib() {
         println!(
             "\n   provisioner peak RSS over the whole demo: {:.1} MiB",

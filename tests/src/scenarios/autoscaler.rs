@@ -559,17 +559,22 @@ pub fn tick() -> Value {
 }
 
 /// The demo step "CPU alarm fires → the service scales 3 → 5", against a deployed stack: the
-/// alarm's event, a duplicate of it, then the minute's schedule.
-pub async fn demo(w: &World, binary: &Path, cluster: &str, service: &str) -> Result<(), String> {
+/// alarm's event, a duplicate of it, then the minute's schedule. `env` is the function's
+/// environment: [`local_env`], or the template's own (`LocalStack::function_env`), which runs
+/// it under its policy.
+pub async fn demo(
+    w: &World,
+    binary: &Path,
+    env: &[(String, String)],
+    cluster: &str,
+    service: &str,
+) -> Result<(), String> {
     println!("\n5. CPU alarm fires → the autoscaler scales the service");
     let stand_in = StandIn::start(&w.endpoint, cluster, service).await;
     let alarm = alarm_name(service, "cpu-high");
     stand_in.set(&alarm, true, &[88.2, 93.5]);
     println!("  {alarm} → ALARM (CPU 93.5 % vs target 70 %); CloudWatch played by the harness");
-    let home = std::env::temp_dir().join(format!("skyhigh-demo-home-{}", std::process::id()));
-    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    let mut env = moto::process_env(&w.endpoint, &home);
-    env.extend(settings(cluster, service));
+    let mut env = env.to_vec();
     env.extend(stand_in.env());
     // The stack was deployed seconds ago, and a deployment counts as a change of the count:
     // a short scale-out cooldown (the template's is 60 s) lets the demo show the scaling.
@@ -628,6 +633,15 @@ pub async fn demo(w: &World, binary: &Path, cluster: &str, service: &str) -> Res
         }
     }
     process.stop().await;
-    let _ = std::fs::remove_dir_all(&home);
     result
+}
+
+/// The autoscaler's environment against the local AWS with the harness's own (unrestricted)
+/// key.
+pub fn local_env(w: &World, cluster: &str, service: &str) -> Vec<(String, String)> {
+    let home = std::env::temp_dir().join(format!("skyhigh-demo-home-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&home);
+    let mut env = moto::process_env(&w.endpoint, &home);
+    env.extend(settings(cluster, service));
+    env
 }

@@ -284,12 +284,34 @@ async fn running_digest(w: &World, cluster: &str, service: &str) -> Option<Strin
     image.split_once('@').map(|(_, d)| d.to_string())
 }
 
+/// The pruner's environment against the local AWS with the harness's own (unrestricted) key.
+pub fn local_env(
+    w: &World,
+    repository: &str,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let home = std::env::temp_dir().join("skyhigh-demo-home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let mut env = process_env(&w.endpoint, &home);
+    env.extend([
+        ("CLUSTER_NAME".to_string(), cluster.to_string()),
+        ("SERVICE_NAME".to_string(), service.to_string()),
+        ("REPOSITORY_NAME".to_string(), repository.to_string()),
+        ("KEEP_IMAGES".to_string(), "10".to_string()),
+    ]);
+    Ok(env)
+}
+
 /// The demo step: 15 images pushed → pruned to 10 + the ones in use, through the real binary
 /// on a push event, against an already deployed stack whose service runs an image of
 /// `repository`.
+/// `env` is the function's whole environment: [`local_env`], or the template's own
+/// (`LocalStack::function_env`), which runs it under its policy.
 pub async fn demo(
     w: &World,
     binary: &std::path::Path,
+    env: &[(String, String)],
     repository: &str,
     cluster: &str,
     service: &str,
@@ -306,22 +328,13 @@ pub async fn demo(
         "   pushed build-1 … build-15: {} images in {repository}",
         before.len()
     );
-    let home = std::env::temp_dir().join("skyhigh-demo-home");
-    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    let mut env = process_env(&w.endpoint, &home);
-    env.extend([
-        ("CLUSTER_NAME".to_string(), cluster.to_string()),
-        ("SERVICE_NAME".to_string(), service.to_string()),
-        ("REPOSITORY_NAME".to_string(), repository.to_string()),
-        ("KEEP_IMAGES".to_string(), "10".to_string()),
-    ]);
     let digest = before
         .iter()
         .find(|(_, tags)| tags == "build-15")
         .map(|(d, _)| d.clone())
         .ok_or("build-15 is not in the repository")?;
     let event = push_event(repository, &digest, Some("build-15"), now_millis());
-    let process = LambdaProcess::start(binary, "image-pruner", &env)
+    let process = LambdaProcess::start(binary, "image-pruner", env)
         .await
         .map_err(|e| format!("start image-pruner: {e}"))?;
     let outcome = process

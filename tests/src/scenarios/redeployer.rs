@@ -144,7 +144,8 @@ pub async fn bench_case(w: &World) -> BenchCase {
     }
 }
 
-/// Demo: push a new image → the service rolls to it.
+/// Demo: push a new image of the tag the function tracks (`IMAGE_TAG` in `env`) → the service
+/// rolls to it.
 pub async fn demo(
     w: &World,
     binary: &Path,
@@ -152,15 +153,19 @@ pub async fn demo(
     repository: &str,
     seed: u32,
 ) -> Result<Value, String> {
-    let digest = w.push_image(repository, "latest", seed).await;
-    println!("   pushed {repository}:latest ({digest})");
+    let tag = env
+        .iter()
+        .find(|(k, _)| k == "IMAGE_TAG")
+        .map_or("latest", |(_, v)| v.as_str());
+    let digest = w.push_image(repository, tag, seed).await;
+    println!("   pushed {repository}:{tag} ({digest})");
     let process = LambdaProcess::start(binary, "redeployer", env)
         .await
         .map_err(|e| e.to_string())?;
     let outcome = process
         .runtime
         .invoke(
-            ecr_event("PUSH", repository, Some("latest"), &digest),
+            ecr_event("PUSH", repository, Some(tag), &digest),
             Duration::from_secs(60),
         )
         .await;
