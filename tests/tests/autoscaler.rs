@@ -116,8 +116,8 @@ async fn every_trigger_runs_the_same_reconcile() {
     assert_eq!(r["decision"]["alarm"], s.alarm("cpu-high"));
     assert_eq!(
         calls(&r),
-        8,
-        "4 reads, target tracking's activities, intent, UpdateService, done"
+        7,
+        "3 reads, target tracking's activities, intent, UpdateService, done"
     );
     let (count, tags) = s.seen().await;
     assert_eq!(count, 3);
@@ -154,7 +154,7 @@ async fn every_trigger_runs_the_same_reconcile() {
         "{}",
         why(&r)
     );
-    assert_eq!(calls(&r), 4, "a refusal costs the four reads");
+    assert_eq!(calls(&r), 3, "a refusal costs the three reads");
     assert_eq!(s.stand_in.calls("DescribeScalingActivities"), 3);
     p.stop().await;
 }
@@ -186,7 +186,7 @@ async fn the_cooldown_counts_the_last_change_by_anyone() {
     );
     assert_eq!(
         calls(&r),
-        5,
+        4,
         "the activities are read only when a scaling is otherwise due"
     );
     assert_eq!(s.seen().await.0, 2);
@@ -324,7 +324,7 @@ async fn scale_in_is_refused_while_moto_reports_a_deployment() {
             "{}",
             why(&r)
         );
-        assert_eq!(calls(&r), 4, "the four reads only");
+        assert_eq!(calls(&r), 3, "the three reads only");
     }
     assert_eq!(s.seen().await, (2, vec![]));
     p.stop().await;
@@ -534,7 +534,7 @@ async fn the_autoscaler_runs_under_its_own_template_policy() {
         "ecs:TagResource",
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:DescribeScalingActivities",
-        "cloudwatch:DescribeAlarmsForMetric",
+        "cloudwatch:DescribeAlarms",
     ] {
         assert!(
             actions.contains(needed),

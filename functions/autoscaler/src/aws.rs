@@ -2,19 +2,16 @@
 //! and CloudWatch.
 //!
 //! Every reconcile reads, in parallel: DescribeServices (with tags: the record),
-//! DescribeScalableTargets (the bounds) and DescribeAlarmsForMetric for CPUUtilization and for
-//! MemoryUtilization (the service's alarms): 4 calls. Only before a scaling, DescribeScalingActivities
-//! (target tracking's last change). A scaling then writes TagResource (the intent),
-//! UpdateService, TagResource (done): 8 calls in all.
+//! DescribeScalableTargets (the bounds) and DescribeAlarms (the service's alarms): 3 calls.
+//! Only before a scaling, DescribeScalingActivities (target tracking's last change). A scaling
+//! then writes TagResource (the intent), UpdateService, TagResource (done): 7 calls in all.
 //!
-//! Why DescribeAlarmsForMetric and not DescribeAlarms: DescribeAlarms cannot filter by metric or
-//! dimension (only by name, name prefix, state, action prefix), so finding this service's alarms
-//! would mean paging through every alarm of the account and region (100 per page) and filtering
-//! here. DescribeAlarmsForMetric takes the namespace, metric name and the exact dimension set
-//! (ClusterName, ServiceName) and answers only this service's alarms on that metric, in every
-//! state, target tracking's own included, without paging: two calls whatever the account
-//! holds. Its cost: IAM grants it on `*` only (it has no resource type), where DescribeAlarms
-//! took `alarm:*`, which is no narrower for a search. It does not return metric-math alarms.
+//! DescribeAlarms cannot filter by metric or dimension (only by name, prefix, state, action),
+//! so it asks for the account's metric alarms in ALARM, the only state the decision acts on
+//! (usually one page: few alarms are in ALARM at once), and keeps those on this service's CPU
+//! or memory (`alarm_view`), target tracking's own included. Names are not used, so any alarm
+//! a person adds on these metrics and dimensions counts, with no setting. DescribeAlarmsForMetric
+//! would filter by dimensions, but takes two calls (one per metric) and `*` in IAM.
 
 use crate::alarm::Direction;
 use crate::decide::{AlarmView, Bounds, Metric, Observed, ServiceView, Write};
@@ -26,8 +23,8 @@ use aws_sdk_applicationautoscaling::operation::describe_scaling_activities::buil
 use aws_sdk_applicationautoscaling::types::{
     ScalableDimension, ScalingActivity, ScalingActivityStatusCode, ServiceNamespace,
 };
-use aws_sdk_cloudwatch::operation::describe_alarms_for_metric::builders::DescribeAlarmsForMetricFluentBuilder;
-use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm, StateValue};
+use aws_sdk_cloudwatch::operation::describe_alarms::builders::DescribeAlarmsFluentBuilder;
+use aws_sdk_cloudwatch::types::{AlarmType, MetricAlarm, StateValue};
 use aws_sdk_ecs::operation::describe_services::builders::DescribeServicesFluentBuilder;
 use aws_sdk_ecs::operation::tag_resource::builders::TagResourceFluentBuilder;
 use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
@@ -88,17 +85,10 @@ pub fn describe_scaling_activities(
         .max_results(ACTIVITIES_READ)
 }
 
-pub fn describe_alarms_for_metric(
-    cw: &aws_sdk_cloudwatch::Client,
-    s: &Settings,
-    metric: Metric,
-) -> DescribeAlarmsForMetricFluentBuilder {
-    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-    cw.describe_alarms_for_metric()
-        .namespace("AWS/ECS")
-        .metric_name(metric.name())
-        .dimensions(dimension("ClusterName", &s.cluster))
-        .dimensions(dimension("ServiceName", &s.service))
+pub fn describe_alarms(cw: &aws_sdk_cloudwatch::Client) -> DescribeAlarmsFluentBuilder {
+    cw.describe_alarms()
+        .state_value(StateValue::Alarm)
+        .alarm_types(AlarmType::MetricAlarm)
 }
 
 pub fn update_service(
@@ -261,33 +251,27 @@ async fn read_bounds(clients: &Clients, s: &Settings) -> Result<Option<Bounds>> 
     }))
 }
 
-async fn read_alarms(clients: &Clients, s: &Settings, metric: Metric) -> Result<Vec<AlarmView>> {
-    let out = describe_alarms_for_metric(&clients.cloudwatch, s, metric)
-        .send()
-        .await
-        .context("cloudwatch:DescribeAlarmsForMetric")?;
-    Ok(out
-        .metric_alarms()
-        .iter()
-        .filter_map(|a| alarm_view(s, a))
-        .filter(|a| a.metric == metric)
-        .collect())
+async fn read_alarms(clients: &Clients, s: &Settings) -> Result<Vec<AlarmView>> {
+    let mut pages = describe_alarms(&clients.cloudwatch).into_paginator().send();
+    let mut alarms = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.context("cloudwatch:DescribeAlarms")?;
+        alarms.extend(page.metric_alarms().iter().filter_map(|a| alarm_view(s, a)));
+    }
+    Ok(alarms)
 }
 
 /// The service (with its record), its scalable target and its alarms, read in parallel.
 pub async fn read(clients: &Clients, s: &Settings) -> Result<Observed> {
-    let (service, bounds, cpu, memory) = tokio::join!(
+    let (service, bounds, alarms) = tokio::join!(
         read_service(clients, s),
         read_bounds(clients, s),
-        read_alarms(clients, s, Metric::Cpu),
-        read_alarms(clients, s, Metric::Memory),
+        read_alarms(clients, s),
     );
-    let mut alarms = cpu?;
-    alarms.extend(memory?);
     Ok(Observed {
         service: service?,
         bounds: bounds?,
-        alarms,
+        alarms: alarms?,
         target_tracking_changed_at: None,
     })
 }
@@ -344,6 +328,7 @@ pub async fn act(
 mod tests {
     use super::*;
     use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_cloudwatch::types::Dimension;
     use aws_sdk_ecs::types::DeploymentRolloutState;
     use aws_smithy_types::DateTime;
 
@@ -414,26 +399,18 @@ mod tests {
     }
 
     #[test]
-    fn the_alarms_are_asked_for_by_metric_and_this_services_dimensions() {
+    fn the_alarms_asked_for_are_every_metric_alarm_in_alarm_by_no_name() {
         let c = offline();
-        let s = settings();
-        for metric in Metric::ALL {
-            let r = describe_alarms_for_metric(&c.cloudwatch, &s, metric)
-                .as_input()
-                .clone()
-                .build()
-                .unwrap();
-            assert_eq!(r.namespace(), Some("AWS/ECS"));
-            assert_eq!(r.metric_name(), Some(metric.name()));
-            let dims: Vec<(&str, &str)> = r
-                .dimensions()
-                .iter()
-                .map(|d| (d.name().unwrap(), d.value().unwrap()))
-                .collect();
-            assert_eq!(dims, [("ClusterName", "sky"), ("ServiceName", "web")]);
-            assert_eq!(r.statistic(), None, "every statistic");
-            assert_eq!(r.period(), None, "every period");
-        }
+        let r = describe_alarms(&c.cloudwatch)
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+        assert_eq!(r.state_value(), Some(&StateValue::Alarm));
+        assert_eq!(r.alarm_types(), [AlarmType::MetricAlarm]);
+        assert_eq!(r.alarm_names(), [] as [String; 0]);
+        assert_eq!(r.alarm_name_prefix(), None);
+        assert_eq!(r.action_prefix(), None);
     }
 
     #[test]

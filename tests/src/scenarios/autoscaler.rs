@@ -172,7 +172,7 @@ struct Shared {
 }
 
 /// What the local AWS cannot answer the autoscaler, played here: CloudWatch's
-/// DescribeAlarmsForMetric in the protocol aws-sdk-cloudwatch speaks (Smithy RPC v2 CBOR, which
+/// DescribeAlarms in the protocol aws-sdk-cloudwatch speaks (Smithy RPC v2 CBOR, which
 /// moto 5.2 does not: getmoto/moto#9195) and Application Auto Scaling's
 /// DescribeScalingActivities (moto has none). Every other Application Auto Scaling call is
 /// forwarded to the local AWS; the two it answers go there first too, to be authorized. Point
@@ -189,38 +189,10 @@ fn cbor_text<'a>(map: &'a [(ciborium::Value, ciborium::Value)], key: &str) -> Op
         .and_then(|(_, v)| v.as_text())
 }
 
-/// What a DescribeAlarmsForMetric request asks for.
-struct AlarmsForMetric {
-    namespace: String,
-    metric: String,
-    dimensions: Vec<(String, String)>,
-}
-
-fn alarms_for_metric_request(body: &[u8]) -> Option<AlarmsForMetric> {
+/// The state a DescribeAlarms request filters on, if any.
+fn describe_alarms_state(body: &[u8]) -> Option<String> {
     let value: ciborium::Value = ciborium::from_reader(body).ok()?;
-    let map = value.as_map()?;
-    let dims = map
-        .iter()
-        .find(|(k, _)| k.as_text() == Some("Dimensions"))
-        .and_then(|(_, v)| v.as_array())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|d| {
-                    let d = d.as_map()?;
-                    Some((
-                        cbor_text(d, "Name")?.to_string(),
-                        cbor_text(d, "Value")?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(AlarmsForMetric {
-        namespace: cbor_text(map, "Namespace")?.to_string(),
-        metric: cbor_text(map, "MetricName")?.to_string(),
-        dimensions: dims,
-    })
+    cbor_text(value.as_map()?, "StateValue").map(str::to_string)
 }
 
 /// The request as the function sent it (its signature names its key), to the local AWS.
@@ -298,29 +270,22 @@ impl StandIn {
                 (state.clone(), backend.clone(), resource_id.clone(), http.clone());
             async move {
                 use crate::http::HttpResponse;
-                if req.path.ends_with("/operation/DescribeAlarmsForMetric") {
-                    state.lock().unwrap().calls.push("DescribeAlarmsForMetric".into());
+                if req.path.ends_with("/operation/DescribeAlarms") {
+                    state.lock().unwrap().calls.push("DescribeAlarms".into());
                     if let Some(denied) = authorize(&http, &backend, &req).await {
                         return denied;
                     }
-                    let Some(AlarmsForMetric {
-                        namespace,
-                        metric,
-                        dimensions: mut dims,
-                    }) = alarms_for_metric_request(&req.body)
-                    else {
-                        return HttpResponse::status(400);
-                    };
-                    dims.sort();
+                    // Like CloudWatch: every alarm of the account, in the state asked for. The
+                    // function picks the service's own by their dimensions.
+                    let wanted = describe_alarms_state(&req.body);
                     let listed: Vec<ciborium::Value> = state
                         .lock()
                         .unwrap()
                         .alarms
                         .iter()
                         .filter(|a| {
-                            let mut theirs = a.dimensions.clone();
-                            theirs.sort();
-                            namespace == "AWS/ECS" && a.metric == metric && theirs == dims
+                            let now = if a.in_alarm { "ALARM" } else { "OK" };
+                            wanted.as_deref().is_none_or(|w| w == now)
                         })
                         .map(StandInAlarm::to_cbor)
                         .collect();
