@@ -108,6 +108,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn every_sample_event_is_read_and_pushes_and_the_schedule_reconcile() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/redeployer");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let trigger = parse(&event, "sky-high-booker", "latest")
+                .unwrap_or_else(|e| panic!("{}: rejected: {e}", path.display()));
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if matches!(name, "push.json" | "schedule.json") {
+                assert!(
+                    matches!(trigger, Trigger::Reconcile(_)),
+                    "{name}: {trigger:?}"
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen >= 5, "{seen} samples");
+    }
+
     fn ecr(action: &str, repository: &str, tag: Option<&str>) -> Value {
         let mut detail = json!({"result": "SUCCESS", "repository-name": repository,
                                 "image-digest": "sha256:a", "action-type": action});
