@@ -134,6 +134,47 @@ pub fn policy_document(logical_id: &str, policies: &Value) -> Result<Value, Stri
     Ok(json!({"Version": "2012-10-17", "Statement": statements}))
 }
 
+/// template.yaml, read once per process.
+pub fn template() -> &'static Template {
+    static TEMPLATE: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        Template::load(&moto::workspace_root().join("template.yaml")).expect("template.yaml")
+    })
+}
+
+impl LocalStack<'static> {
+    /// template.yaml as a stack of test world `w` (named `stack-<id>`), not yet created:
+    /// `AppName` = `app`, no steady-state waits (moto never finishes a deployment), and
+    /// `parameters`; the debug provisioner built and started.
+    pub async fn for_test(
+        w: &crate::world::World,
+        app: &str,
+        parameters: &[(&str, &str)],
+    ) -> LocalStack<'static> {
+        let mut all = BTreeMap::from([
+            ("AppName".to_string(), app.to_string()),
+            ("WaitForSteadyState".to_string(), "false".to_string()),
+        ]);
+        all.extend(
+            parameters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let bin = build_provisioner();
+        let stack_name = format!("stack-{}", w.id);
+        LocalStack::new(
+            template(),
+            &all,
+            &stack_name,
+            &w.endpoint,
+            &bin,
+            Box::new(|_| {}),
+        )
+        .await
+        .expect("a local stack")
+    }
+}
+
 impl<'t> LocalStack<'t> {
     pub async fn new(
         template: &'t Template,

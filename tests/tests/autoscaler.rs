@@ -10,12 +10,11 @@ use local_harness::runtime_api::LambdaProcess;
 use local_harness::scenarios::autoscaler::{
     self as scenario, alarm_name, desired, now_secs, tick, StandIn, StandInAlarm, ALARMS,
 };
-use local_harness::stack::{build_function, build_provisioner, LocalStack};
+use local_harness::stack::{build_function, LocalStack};
 use local_harness::strict::{self, Fault, FaultKind};
-use local_harness::template::Template;
 use local_harness::world::World;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// A service (desired 2, bounds [min, max]), the stand-in for its alarms, and the function.
@@ -479,22 +478,7 @@ async fn the_demo_step_runs_against_a_service() {
 #[tokio::test]
 async fn the_autoscaler_runs_under_its_own_template_policy() {
     let w = World::new().await;
-    let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
-    let parameters = BTreeMap::from([
-        ("AppName".to_string(), w.name("scaled")),
-        ("WaitForSteadyState".to_string(), "false".to_string()),
-    ]);
-    let bin = build_provisioner();
-    let mut stack = LocalStack::new(
-        &template,
-        &parameters,
-        &format!("stack-{}", w.id),
-        &w.endpoint,
-        &bin,
-        Box::new(|_| {}),
-    )
-    .await
-    .unwrap();
+    let mut stack = LocalStack::for_test(&w, &w.name("scaled"), &[]).await;
     stack.create().await.unwrap();
     let mut env = stack.function_env("AutoscalerFunction").unwrap();
     let setting = |name: &str| {

@@ -61,20 +61,9 @@ async fn run(
 #[tokio::test]
 async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_own_policy() {
     let w = World::new().await;
-    let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
     let app = w.name("booker");
     let stack_name = format!("stack-{}", w.id);
-    let bin = build_provisioner();
-    let mut stack = LocalStack::new(
-        &template,
-        &parameters(&app),
-        &stack_name,
-        &w.endpoint,
-        &bin,
-        Box::new(|_| {}),
-    )
-    .await
-    .unwrap();
+    let mut stack = LocalStack::for_test(&w, &app, &[]).await;
 
     let created = stack.create().await;
     let mut denied = denials(&stack_name, PROVISIONER);

@@ -5,18 +5,15 @@
 //! older and a newer group; the others only assert what holds whatever the tie-breaking.
 
 use aws_sdk_ecs::types::ContainerDefinition;
-use local_harness::moto;
 use local_harness::moto::workspace_root;
 use local_harness::scenarios::image_pruner as scenario;
 use local_harness::scenarios::image_pruner::{
     now_millis, oci_image, push_event, push_multi_arch, put_manifest, sign, Pruner,
 };
-use local_harness::stack::{build_function, build_provisioner, LocalStack};
+use local_harness::stack::{build_function, LocalStack};
 use local_harness::strict;
-use local_harness::template::Template;
 use local_harness::world::World;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -470,24 +467,8 @@ async fn the_demo_step_prunes_to_ten_plus_the_image_in_use() {
 #[tokio::test]
 async fn the_pruner_runs_under_its_own_template_policy() {
     let w = World::new().await;
-    let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
     let app = w.name("pruned");
-    let parameters = BTreeMap::from([
-        ("AppName".to_string(), app.clone()),
-        ("WaitForSteadyState".to_string(), "false".to_string()),
-        ("KeepImages".to_string(), "1".to_string()),
-    ]);
-    let bin = build_provisioner();
-    let mut stack = LocalStack::new(
-        &template,
-        &parameters,
-        &format!("stack-{}", w.id),
-        &w.endpoint,
-        &bin,
-        Box::new(|_| {}),
-    )
-    .await
-    .unwrap();
+    let mut stack = LocalStack::for_test(&w, &app, &[("KeepImages", "1")]).await;
     stack.create().await.unwrap();
     let env = stack.function_env("ImagePrunerFunction").unwrap();
     let key = env

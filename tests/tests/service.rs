@@ -687,30 +687,14 @@ async fn a_network_change_starts_a_deployment_that_is_waited_for() {
 /// NEW policy, which still allows it because the policy scopes changes by the stack's tag.
 #[tokio::test]
 async fn after_a_rename_the_old_resources_are_deleted_under_the_new_policy() {
-    use local_harness::moto;
-    use local_harness::stack::{build_provisioner, function_key, LocalStack, PROVISIONER};
-    use local_harness::template::Template;
+    use local_harness::stack::{function_key, LocalStack, PROVISIONER};
+
     use std::collections::BTreeMap;
 
     let w = World::new().await;
-    let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
     let (before, after) = (w.name("booker"), w.name("renamed"));
     let stack_name = format!("stack-{}", w.id);
-    let parameters = BTreeMap::from([
-        ("AppName".to_string(), before.clone()),
-        ("WaitForSteadyState".to_string(), "false".to_string()),
-    ]);
-    let bin = build_provisioner();
-    let mut stack = LocalStack::new(
-        &template,
-        &parameters,
-        &stack_name,
-        &w.endpoint,
-        &bin,
-        Box::new(|_| {}),
-    )
-    .await
-    .unwrap();
+    let mut stack = LocalStack::for_test(&w, &before, &[]).await;
     let denied = || -> Vec<String> {
         local_harness::strict::decisions(&function_key(&stack_name, PROVISIONER))
             .iter()
