@@ -468,7 +468,7 @@ async fn the_demo_step_runs_against_a_service() {
         count, 3,
         "the alarm → 2 → 3, then the duplicate and the schedule are held by the cooldown"
     );
-    assert_eq!(tags.len(), 5, "{tags:?}");
+    assert_eq!(tags.len(), 6, "{tags:?}");
 }
 
 /// The autoscaler as template.yaml deploys it: its environment and its own key, which the strict

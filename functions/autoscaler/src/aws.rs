@@ -213,11 +213,12 @@ async fn read_service(clients: &Clients, s: &Settings) -> Result<Option<ServiceV
         Err(e) => return Err(e).context("ecs:DescribeServices"),
     };
     Ok(out.services().first().map(|svc| {
-        let (record, last) = crate::record::read(
+        let tags = || {
             svc.tags()
                 .iter()
-                .filter_map(|t| Some((t.key()?, t.value()?))),
-        );
+                .filter_map(|t| Some((t.key()?, t.value()?)))
+        };
+        let (record, last) = crate::record::read(tags());
         ServiceView {
             arn: svc.service_arn().unwrap_or_default().to_string(),
             status: svc.status().unwrap_or_default().to_string(),
@@ -227,6 +228,7 @@ async fn read_service(clients: &Clients, s: &Settings) -> Result<Option<ServiceV
             deployment_times: deployment_times(svc.deployments()),
             record,
             last,
+            last_scale_out: crate::record::last_scale_out(tags()),
         }
     }))
 }

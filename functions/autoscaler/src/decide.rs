@@ -105,6 +105,8 @@ pub struct ServiceView {
     pub deployment_times: Vec<i64>,
     pub record: Option<Record>,
     pub last: Option<LastScaling>,
+    /// The last completed scale-out, which a later scale-in does not erase.
+    pub last_scale_out: Option<i64>,
 }
 
 /// The scalable target Application Auto Scaling has for the service.
@@ -234,6 +236,13 @@ fn changes(service: &ServiceView, target_tracking: Option<i64>) -> (Vec<Change>,
         all.push(Change {
             at: last.at,
             direction: Some(last.direction),
+            by: ChangedBy::ThisFunction,
+        });
+    }
+    if let Some(at) = service.last_scale_out {
+        all.push(Change {
+            at,
+            direction: Some(Direction::High),
             by: ChangedBy::ThisFunction,
         });
     }
@@ -391,21 +400,11 @@ fn decide_scaling(
             .max_by(|x, y| x.0.cmp(&y.0).then_with(|| y.1.name.cmp(&x.1.name)))
             .expect("at least one high alarm");
         let to = to.clamp(bounds.min, bounds.max);
-        return Decision {
-            action: Action::Scale {
-                from: current,
-                to,
-                cause: Cause {
-                    alarm: alarm.name.clone(),
-                    changed_at: alarm.changed_at,
-                },
-            },
-            finishes: None,
-            why: format!(
-                "scale out {current} to {to} for {}: {basis}, at least +1, within min {} max {}",
-                alarm.name, bounds.min, bounds.max
-            ),
-        };
+        let why = format!(
+            "scale out {current} to {to} for {}: {basis}, at least +1, within min {} max {}",
+            alarm.name, bounds.min, bounds.max
+        );
+        return scale(current, to, alarm, why);
     }
 
     let Some(alarm) = low.first() else {
@@ -448,6 +447,18 @@ fn decide_scaling(
         ));
     }
     let to = (current - 1).clamp(bounds.min, bounds.max);
+    let why = format!(
+        "scale in {current} to {to} for {}: {} below its low threshold, one step, within min {} max {}",
+        alarm.name,
+        alarm.metric.name(),
+        bounds.min,
+        bounds.max
+    );
+    scale(current, to, alarm, why)
+}
+
+/// The change of the count from `current` to `to`, caused by `alarm`'s last state change.
+fn scale(current: i32, to: i32, alarm: &AlarmView, why: String) -> Decision {
     Decision {
         action: Action::Scale {
             from: current,
@@ -458,13 +469,7 @@ fn decide_scaling(
             },
         },
         finishes: None,
-        why: format!(
-            "scale in {current} to {to} for {}: {} below its low threshold, one step, within min {} max {}",
-            alarm.name,
-            alarm.metric.name(),
-            bounds.min,
-            bounds.max
-        ),
+        why,
     }
 }
 

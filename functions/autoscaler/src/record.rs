@@ -18,6 +18,9 @@ pub const TAG_CAUSE: &str = "skyhigh:autoscaler:cause";
 pub const TAG_LAST_SCALED_AT: &str = "skyhigh:autoscaler:last-scaled-at";
 pub const TAG_LAST_DIRECTION: &str = "skyhigh:autoscaler:last-direction";
 pub const TAG_LAST_DECISION: &str = "skyhigh:autoscaler:last-decision";
+/// When the last completed scale-out was recorded: a later scale-in replaces `last-scaled-at`,
+/// and the scale-out cooldown must still count from the scale-out.
+pub const TAG_LAST_SCALE_OUT_AT: &str = "skyhigh:autoscaler:last-scale-out-at";
 
 /// The alarm state change a scaling answers: the alarm and when it last changed state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -118,6 +121,9 @@ pub fn record_tags(record: &Record, why: &str) -> Vec<(String, String)> {
             TAG_LAST_DIRECTION.to_string(),
             direction_word(record.direction()).to_string(),
         ));
+        if record.direction() == Direction::High {
+            tags.push((TAG_LAST_SCALE_OUT_AT.to_string(), rfc3339(record.at)));
+        }
     }
     if !why.is_empty() {
         tags.push((TAG_LAST_DECISION.to_string(), tag_value(why)));
@@ -153,6 +159,13 @@ pub fn read<'a>(
         direction: direction.unwrap_or(Direction::High),
     });
     (record, last)
+}
+
+/// When the last completed scale-out was recorded, from the service's tags.
+pub fn last_scale_out<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<i64> {
+    tags.into_iter()
+        .find(|(k, _)| *k == TAG_LAST_SCALE_OUT_AT)
+        .and_then(|(_, v)| parse_time(v))
 }
 
 fn parse_record(v: &str) -> Option<Record> {

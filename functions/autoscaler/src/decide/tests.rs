@@ -73,6 +73,7 @@ fn observed(desired: i32, min: i32, max: i32, alarms: Vec<AlarmView>) -> Observe
             deployment_times: vec![NOW - 100_000],
             record: None,
             last: None,
+            last_scale_out: None,
         }),
         bounds: Some(Bounds {
             min,

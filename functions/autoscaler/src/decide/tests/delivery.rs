@@ -127,7 +127,8 @@ impl World {
     }
 
     fn observe(&self) -> Observed {
-        let (record, last) = record::read(self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let tags = || self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let (record, last) = record::read(tags());
         Observed {
             service: Some(ServiceView {
                 arn: ARN.into(),
@@ -138,6 +139,7 @@ impl World {
                 deployment_times: self.deployment_times.clone(),
                 record,
                 last,
+                last_scale_out: record::last_scale_out(tags()),
             }),
             bounds: Some(self.bounds),
             alarms: self.alarms.clone(),
