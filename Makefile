@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 help:
 	@echo "make demo      the whole environment on a local AWS (moto): create, update, delete"
 	@echo "make test      unit and integration tests (starts moto itself) and the template check"
-	@echo "make check     cargo fmt --check, clippy -D warnings, cfn-lint"
+	@echo "make check     cargo fmt --check, clippy -D warnings, cfn-lint -c I, checkov, cargo deny"
 	@echo "make lint      check + sam validate --lint"
 	@echo "make bench     cold start, peak RSS, size and AWS calls of the release functions"
 	@echo "make sam-build sam build (cargo-lambda); make deploy: sam build && sam deploy (samconfig.toml, no prompts)"
@@ -35,10 +35,13 @@ test: tools
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
+# The template's scanners (scripts/scan-template.sh installs checkov into .venv-scan) and the
+# dependencies' licenses, bans and advisories (scripts/deny.sh installs cargo-deny into .tools).
 check: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(VENV)/bin/cfn-lint template.yaml
+	scripts/scan-template.sh
+	scripts/deny.sh
 
 lint: check tools-sam
 	$(VENV_SAM)/bin/sam validate --lint -t template.yaml
