@@ -29,7 +29,12 @@ impl PropertyError {
     pub fn invalid(property: &str, found: impl Display, expected: impl Into<String>) -> Self {
         let mut found = found.to_string();
         if found.len() > 80 {
-            found.truncate(77);
+            // At a character boundary: `truncate` panics inside a multi-byte character.
+            let cut = (0..=77)
+                .rev()
+                .find(|i| found.is_char_boundary(*i))
+                .unwrap_or(0);
+            found.truncate(cut);
             found.push_str("...");
         }
         PropertyError::Invalid {
@@ -281,6 +286,16 @@ mod tests {
         assert_eq!(p.int("N", 0u32, 0, 10), Ok(3));
         assert_eq!(p.bool("B", true), Ok(false));
         assert_eq!(p.bool("Absent", true), Ok(true));
+    }
+
+    #[test]
+    fn a_long_value_is_cut_between_characters() {
+        // Found by the parser fuzzing (functions/provisioner/tests/fuzz_requests.rs).
+        let e = PropertyError::invalid("Name", format!("{:?}", "€".repeat(40)), "a name");
+        let PropertyError::Invalid { found, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(found.len() <= 80 && found.ends_with("..."), "{found}");
     }
 
     #[test]

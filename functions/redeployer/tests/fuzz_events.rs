@@ -1,0 +1,114 @@
+//! The redeployer's entry point over arbitrary JSON and mutated sample events (fields removed,
+//! retyped, replaced, near-miss strings): it never panics, and an event that is not for this
+//! stack makes no AWS call (its clients point at an endpoint that counts connections, and
+//! every SDK request is counted).
+//!
+//! One test in this binary: the SDK request count is process-wide.
+
+#[path = "../../../crates/operator-common/tests/support/fuzz.rs"]
+mod fuzz;
+
+use fuzz::{events, samples, Trap};
+use proptest::prelude::*;
+use redeployer::settings::Settings;
+use redeployer::{handle, Clients, Decision};
+use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::OnceCell;
+
+const REPOSITORY: &str = "sky-high-booker";
+const TAG: &str = "latest";
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// What may start a reconcile, written from the event documentation rather than from the
+/// parser: the schedule, or a successful push of any tag (or delete of the tracked tag) to
+/// the stack's repository. Necessary conditions only.
+fn may_reconcile(event: &Value) -> bool {
+    let kind = (str_at(event, "/detail-type"), str_at(event, "/source"));
+    match kind {
+        (Some("Scheduled Event"), Some("aws.events")) => true,
+        (Some("ECR Image Action"), Some("aws.ecr")) => {
+            let action = str_at(event, "/detail/action-type");
+            let tag = str_at(event, "/detail/image-tag");
+            str_at(event, "/detail/repository-name") == Some(REPOSITORY)
+                && str_at(event, "/detail/result") == Some("SUCCESS")
+                && str_at(event, "/detail/image-digest").is_some()
+                && match action {
+                    Some("PUSH") => tag.is_some(),
+                    Some("DELETE") => tag == Some(TAG),
+                    _ => false,
+                }
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn no_event_panics_and_an_event_not_for_this_stack_calls_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let trap = Trap::start();
+    let config = rt.block_on(trap.sdk_config());
+    let clients: OnceCell<Clients> = OnceCell::new();
+    let settings = Settings {
+        cluster: "sky-high-booker".into(),
+        service: "sky-high-booker".into(),
+        repository: REPOSITORY.into(),
+        image_tag: TAG.into(),
+        dry_run: false,
+    };
+    let built = AtomicUsize::new(0);
+    let (rejected, reconciled) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let cases = samples(env!("CARGO_MANIFEST_DIR"), "redeployer");
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 2000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&events(cases), |event| {
+            let (calls, connections) = (operator_common::aws::api_calls(), trap.connections());
+            let result = rt.block_on(handle(&event, &settings, || async {
+                built.fetch_add(1, Ordering::SeqCst);
+                clients
+                    .get_or_init(|| async { Clients::new(&config) })
+                    .await
+            }));
+            if may_reconcile(&event) {
+                reconciled.fetch_add(1, Ordering::SeqCst);
+                return Ok(());
+            }
+            let outcome = result.map_err(|e| {
+                TestCaseError::fail(format!("an event not for this stack failed: {e}: {event}"))
+            })?;
+            prop_assert!(
+                matches!(outcome.decision, Decision::Rejected | Decision::Ignored),
+                "{:?} for {event}",
+                outcome.decision
+            );
+            prop_assert_eq!(
+                operator_common::aws::api_calls(),
+                calls,
+                "an SDK request for {}",
+                event
+            );
+            prop_assert_eq!(trap.connections(), connections, "AWS reached for {}", event);
+            if outcome.decision == Decision::Rejected {
+                rejected.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .unwrap();
+    // The generator reaches both sides (and the clients only ever for the events that matter).
+    let (rejected, reconciled) = (rejected.into_inner(), reconciled.into_inner());
+    assert!(
+        rejected > 100 && reconciled > 20,
+        "{rejected} rejected, {reconciled} may reconcile"
+    );
+    assert!(built.into_inner() <= reconciled);
+}
