@@ -6,6 +6,7 @@ pub mod cfn;
 pub mod ec2;
 pub mod http;
 pub mod moto;
+pub mod outputs_stack;
 pub mod response_url;
 pub mod runtime_api;
 pub mod scenarios;

@@ -2,6 +2,7 @@
 //! (moto server), through the real `provisioner` binary: create, update, delete.
 
 use local_harness::moto;
+use local_harness::outputs_stack;
 use local_harness::scenarios;
 use local_harness::stack::{build_function, build_provisioner, function_key, LocalStack, Step};
 use local_harness::strict;
@@ -138,7 +139,24 @@ async fn run() -> Result<(), String> {
     let env = stack.function_env("AutoscalerFunction")?;
     scenarios::autoscaler::demo(&w, &build_function("autoscaler"), &env, &app, &app).await?;
 
-    println!("\n6. sam delete: delete the stack in reverse order");
+    println!(
+        "\n6. skyhigh status --stack sky-high-booker: the whole picture, for the person on call"
+    );
+    // The harness plays CloudFormation: the stack's Outputs go to moto, where DescribeStacks
+    // (and so the status command) finds them.
+    outputs_stack::register(&w.endpoint, "sky-high-booker", &stack.outputs()?).await?;
+    let clients = skyhigh_cli::read::Clients::new(&moto::sdk_config(&w.endpoint));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let status = skyhigh_cli::read::status(&clients, "sky-high-booker", now_ms)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!();
+    print!("{}", skyhigh_cli::render::render(&status));
+
+    println!("\n7. sam delete: delete the stack in reverse order");
     stack.delete().await?;
     println!("   service        {}", service_line(&w, &app).await);
 
