@@ -5,5 +5,6 @@ pub mod aws;
 pub mod custom_resource;
 pub mod events;
 pub mod logging;
+pub mod metrics;
 pub mod properties;
 pub mod settings;
