@@ -201,6 +201,136 @@ async fn a_certificate_adds_https_and_redirects_http() {
     );
 }
 
+async fn drops_invalid_header_fields(w: &World, lb_arn: &str) -> Option<String> {
+    let out = w
+        .clients
+        .elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .unwrap();
+    out.attributes()
+        .iter()
+        .find(|a| a.key() == Some("routing.http.drop_invalid_header_fields.enabled"))
+        .and_then(|a| a.value().map(str::to_string))
+}
+
+/// The HTTPS listener's ARN and security policy.
+async fn https_listener(w: &World, lb_arn: &str) -> (String, String) {
+    let out = w
+        .clients
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let l = out
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .expect("a 443 listener");
+    (
+        l.listener_arn().unwrap().to_string(),
+        l.ssl_policy().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn invalid_headers_are_dropped_and_https_takes_a_current_tls_policy() {
+    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute;
+    let w = World::new().await;
+    let props = w.load_balancer_props().await;
+    let created = w.create(TYPE, "LoadBalancer", &props).await;
+    assert!(created.is_success(), "{}", created.reason);
+    let arn = created.physical_id.clone();
+    assert_eq!(
+        drops_invalid_header_fields(&w, &arn).await.as_deref(),
+        Some("true")
+    );
+
+    // A load balancer without it (made before this rule, or changed by hand) gets it back.
+    w.clients
+        .elb
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(&arn)
+        .attributes(
+            LoadBalancerAttribute::builder()
+                .key("routing.http.drop_invalid_header_fields.enabled")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cert = w.request_certificate("booker.example.com").await;
+    let secure = with(&props, "CertificateArn", cert.into());
+    let updated = w.update(TYPE, "LoadBalancer", &arn, &props, &secure).await;
+    assert!(updated.is_success(), "{}", updated.reason);
+    assert_eq!(
+        drops_invalid_header_fields(&w, &arn).await.as_deref(),
+        Some("true")
+    );
+    let (listener, policy) = https_listener(&w, &arn).await;
+    assert_eq!(
+        policy, "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+        "not CreateListener's default, ELBSecurityPolicy-2016-08"
+    );
+
+    // A chosen policy is applied to the same listener.
+    let tls13 = with(
+        &secure,
+        "SslPolicy",
+        "ELBSecurityPolicy-TLS13-1-3-2021-06".into(),
+    );
+    let changed = w.update(TYPE, "LoadBalancer", &arn, &secure, &tls13).await;
+    assert!(changed.is_success(), "{}", changed.reason);
+    assert_eq!(
+        https_listener(&w, &arn).await,
+        (
+            listener.clone(),
+            "ELBSecurityPolicy-TLS13-1-3-2021-06".into()
+        ),
+        "in place"
+    );
+    assert_eq!(changed.data("ListenerArn"), listener);
+
+    // A listener under a legacy policy is moved back onto the property's.
+    w.clients
+        .elb
+        .modify_listener()
+        .listener_arn(&listener)
+        .ssl_policy("ELBSecurityPolicy-2016-08")
+        .send()
+        .await
+        .unwrap();
+    let again = w.update(TYPE, "LoadBalancer", &arn, &tls13, &tls13).await;
+    assert!(again.is_success(), "{}", again.reason);
+    assert_eq!(
+        https_listener(&w, &arn).await.1,
+        "ELBSecurityPolicy-TLS13-1-3-2021-06"
+    );
+
+    // One that allows TLS 1.0 is refused, naming the property, and nothing changes.
+    let legacy = with(&secure, "SslPolicy", "ELBSecurityPolicy-2016-08".into());
+    let refused = w.update(TYPE, "LoadBalancer", &arn, &tls13, &legacy).await;
+    assert_eq!(refused.status, "FAILED");
+    assert!(refused.reason.contains("SslPolicy"), "{}", refused.reason);
+    assert_eq!(
+        https_listener(&w, &arn).await.1,
+        "ELBSecurityPolicy-TLS13-1-3-2021-06"
+    );
+    assert_eq!(
+        listeners(&w, &arn).await,
+        vec![
+            (80, "HTTP".into(), "redirect".into()),
+            (443, "HTTPS".into(), "forward".into())
+        ],
+        "80 still redirects to 443"
+    );
+}
+
 async fn load_balancer_named(w: &World, name: &str) -> Option<String> {
     let out = w
         .clients

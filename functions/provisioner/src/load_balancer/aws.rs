@@ -7,6 +7,9 @@ use super::plan::{
 use super::properties::{HealthCheck, LoadBalancerSpec};
 use crate::error::{AwsContext, ProvisionError, Result};
 use crate::ownership::{Owner, Ownership};
+use aws_sdk_elasticloadbalancingv2::operation::create_listener::builders::CreateListenerFluentBuilder;
+use aws_sdk_elasticloadbalancingv2::operation::modify_listener::builders::ModifyListenerFluentBuilder;
+use aws_sdk_elasticloadbalancingv2::operation::modify_load_balancer_attributes::builders::ModifyLoadBalancerAttributesFluentBuilder;
 use aws_sdk_elasticloadbalancingv2::types::Action as ElbAction;
 use aws_sdk_elasticloadbalancingv2::types::{
     ActionTypeEnum, Certificate, LoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum,
@@ -38,6 +41,8 @@ fn lb_state(lb: &LoadBalancer) -> LoadBalancerState {
             .canonical_hosted_zone_id()
             .unwrap_or_default()
             .to_string(),
+        // Read with its attributes (see `read`).
+        drops_invalid_header_fields: false,
         // Judged from its tags once they are read.
         ownership: Ownership::Untagged,
     }
@@ -123,7 +128,9 @@ async fn load_balancer_named(elb: &Client, name: &str) -> Result<Option<LoadBala
         {
             Ok(None)
         }
-        Err(e) => Err(e).context("elasticloadbalancing:DescribeLoadBalancers"),
+        Err(e) => Err(e)
+            .context("elasticloadbalancing:DescribeLoadBalancers")
+            .map_err(Into::into),
     }
 }
 
@@ -136,7 +143,9 @@ async fn target_group_named(elb: &Client, name: &str) -> Result<Option<TargetGro
         {
             Ok(None)
         }
-        Err(e) => Err(e).context("elasticloadbalancing:DescribeTargetGroups"),
+        Err(e) => Err(e)
+            .context("elasticloadbalancing:DescribeTargetGroups")
+            .map_err(Into::into),
     }
 }
 
@@ -162,6 +171,11 @@ async fn listeners_of(elb: &Client, lb_arn: &str) -> Result<Vec<ListenerState>> 
                     .certificates()
                     .first()
                     .and_then(|c| c.certificate_arn().map(str::to_string)),
+                // Only HTTPS has one (moto reports its default on HTTP listeners too).
+                ssl_policy: l
+                    .ssl_policy()
+                    .filter(|_| l.protocol() == Some(&ProtocolEnum::Https))
+                    .map(str::to_string),
                 action: match l.default_actions().first().and_then(|a| a.r#type()) {
                     Some(ActionTypeEnum::Redirect) => ListenerAction::RedirectToHttps,
                     _ => ListenerAction::Forward,
@@ -189,7 +203,82 @@ pub async fn read(elb: &Client, spec: &LoadBalancerSpec, owner: &Owner) -> Resul
     {
         current.listeners = listeners_of(elb, &lb.arn).await?;
     }
+    if let Some(lb) = current
+        .load_balancer
+        .as_mut()
+        .filter(|l| l.ownership.is_ours())
+    {
+        lb.drops_invalid_header_fields = drops_invalid_header_fields(elb, &lb.arn).await?;
+    }
     Ok(current)
+}
+
+/// Whether the load balancer drops invalid header fields (one DescribeLoadBalancerAttributes).
+async fn drops_invalid_header_fields(elb: &Client, lb_arn: &str) -> Result<bool> {
+    let out = elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .context("elasticloadbalancing:DescribeLoadBalancerAttributes")?;
+    Ok(out
+        .attributes()
+        .iter()
+        .any(|a| a.key() == Some(DROP_INVALID_HEADER_FIELDS) && a.value() == Some("true")))
+}
+
+/// The attribute's key; absent from a describe means its default, false.
+const DROP_INVALID_HEADER_FIELDS: &str = "routing.http.drop_invalid_header_fields.enabled";
+
+/// The request that turns the header drop on. ModifyLoadBalancerAttributes leaves the
+/// attributes it is not given as they are.
+fn drop_invalid_header_fields(
+    elb: &Client,
+    lb_arn: &str,
+) -> ModifyLoadBalancerAttributesFluentBuilder {
+    elb.modify_load_balancer_attributes()
+        .load_balancer_arn(lb_arn)
+        .attributes(
+            LoadBalancerAttribute::builder()
+                .key(DROP_INVALID_HEADER_FIELDS)
+                .value("true")
+                .build(),
+        )
+}
+
+/// CreateListener for `l`, tagged. An HTTPS listener always names its policy: without one,
+/// ELB applies ELBSecurityPolicy-2016-08, which still accepts TLS 1.0.
+fn create_listener(
+    elb: &Client,
+    lb_arn: &str,
+    l: &ListenerSpec,
+    tg_arn: &str,
+    owner: &Owner,
+) -> CreateListenerFluentBuilder {
+    elb.create_listener()
+        .load_balancer_arn(lb_arn)
+        .port(l.port)
+        .protocol(ProtocolEnum::from(l.protocol.as_str()))
+        .set_certificates(certificates(l))
+        .set_ssl_policy(l.ssl_policy.clone())
+        .default_actions(default_action(l, tg_arn))
+        .set_tags(Some(elb_tags(owner)))
+}
+
+/// ModifyListener onto `l`, in place (same ARN, same port).
+fn modify_listener(
+    elb: &Client,
+    arn: &str,
+    l: &ListenerSpec,
+    tg_arn: &str,
+) -> ModifyListenerFluentBuilder {
+    elb.modify_listener()
+        .listener_arn(arn)
+        .port(l.port)
+        .protocol(ProtocolEnum::from(l.protocol.as_str()))
+        .set_certificates(certificates(l))
+        .set_ssl_policy(l.ssl_policy.clone())
+        .default_actions(default_action(l, tg_arn))
 }
 
 /// What a Delete of `physical_id` would remove. An id that is not an ARN was never created.
@@ -213,7 +302,11 @@ pub async fn read_for_delete(
             {
                 None
             }
-            Err(e) => return Err(e).context("elasticloadbalancing:DescribeLoadBalancers"),
+            Err(e) => {
+                return Err(e)
+                    .context("elasticloadbalancing:DescribeLoadBalancers")
+                    .map_err(Into::into)
+            }
         }
     } else {
         None
@@ -434,15 +527,15 @@ async fn act_inner(
                         .await
                         .context("elasticloadbalancing:ModifyTargetGroup")?;
                 }
+                Action::DropInvalidHeaderFields => {
+                    drop_invalid_header_fields(elb, &lb_arn(&lb))
+                        .send()
+                        .await
+                        .context("elasticloadbalancing:ModifyLoadBalancerAttributes")?;
+                }
                 Action::CreateListener(l) => {
-                    let out = elb
-                        .create_listener()
-                        .load_balancer_arn(lb_arn(&lb))
-                        .port(l.port)
-                        .protocol(ProtocolEnum::from(l.protocol.as_str()))
-                        .set_certificates(certificates(l))
-                        .default_actions(default_action(l, tg_arn.as_deref().unwrap_or_default()))
-                        .set_tags(Some(elb_tags(owner)))
+                    let tg = tg_arn.as_deref().unwrap_or_default();
+                    let out = create_listener(elb, &lb_arn(&lb), l, tg, owner)
                         .send()
                         .await
                         .context("elasticloadbalancing:CreateListener")?;
@@ -451,12 +544,7 @@ async fn act_inner(
                     }
                 }
                 Action::ModifyListener { arn, spec: l } => {
-                    elb.modify_listener()
-                        .listener_arn(arn)
-                        .port(l.port)
-                        .protocol(ProtocolEnum::from(l.protocol.as_str()))
-                        .set_certificates(certificates(l))
-                        .default_actions(default_action(l, tg_arn.as_deref().unwrap_or_default()))
+                    modify_listener(elb, arn, l, tg_arn.as_deref().unwrap_or_default())
                         .send()
                         .await
                         .context("elasticloadbalancing:ModifyListener")?;
@@ -497,7 +585,11 @@ async fn act_inner(
                         Err(e)
                             if e.as_service_error()
                                 .is_some_and(|s| s.is_load_balancer_not_found_exception()) => {}
-                        Err(e) => return Err(e).context("elasticloadbalancing:DeleteLoadBalancer"),
+                        Err(e) => {
+                            return Err(e)
+                                .context("elasticloadbalancing:DeleteLoadBalancer")
+                                .map_err(Into::into)
+                        }
                     }
                 }
                 Action::DeleteTargetGroup { arn } => delete_target_group(elb, arn).await?,
@@ -566,7 +658,116 @@ async fn delete_target_group(elb: &Client, arn: &str) -> Result<()> {
             {
                 tokio::time::sleep(Duration::from_secs(3)).await;
             }
-            Err(e) => return Err(e).context("elasticloadbalancing:DeleteTargetGroup"),
+            Err(e) => {
+                return Err(e)
+                    .context("elasticloadbalancing:DeleteTargetGroup")
+                    .map_err(Into::into)
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load_balancer::plan::desired_listeners;
+    use aws_config::{BehaviorVersion, Region};
+    use serde_json::json;
+
+    /// A client that is never sent anything: for building requests.
+    fn offline() -> Client {
+        Client::new(
+            &aws_config::SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .build(),
+        )
+    }
+
+    fn owner() -> Owner {
+        Owner {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1".into(),
+            logical_id: "LoadBalancer".into(),
+        }
+    }
+
+    fn secure() -> LoadBalancerSpec {
+        LoadBalancerSpec::parse(
+            json!({"Name": "sky", "VpcId": "vpc-1", "Subnets": ["s-a", "s-b"], "SecurityGroups": ["sg-1"],
+                   "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"})
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_header_drop_sets_that_one_attribute_to_true() {
+        let input = drop_invalid_header_fields(&offline(), "arn:lb")
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+        assert_eq!(input.load_balancer_arn(), Some("arn:lb"));
+        let attributes: Vec<_> = input
+            .attributes()
+            .iter()
+            .map(|a| (a.key().unwrap(), a.value().unwrap()))
+            .collect();
+        assert_eq!(
+            attributes,
+            [("routing.http.drop_invalid_header_fields.enabled", "true")],
+            "the other attributes (access logs) are left as they are"
+        );
+    }
+
+    #[test]
+    fn https_listeners_name_their_policy_and_http_ones_none() {
+        let [http, https] = <[ListenerSpec; 2]>::try_from(desired_listeners(&secure())).unwrap();
+        let created = create_listener(&offline(), "arn:lb", &https, "arn:tg", &owner())
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+        assert_eq!(
+            created.ssl_policy(),
+            Some(super::super::properties::DEFAULT_SSL_POLICY)
+        );
+        assert_eq!(created.protocol(), Some(&ProtocolEnum::Https));
+        assert_eq!(
+            created.certificates()[0].certificate_arn(),
+            Some("arn:aws:acm:us-east-1:123456789012:certificate/abc")
+        );
+        assert_eq!(
+            created.default_actions()[0].target_group_arn(),
+            Some("arn:tg")
+        );
+        assert!(
+            !created.tags().is_empty(),
+            "tagged in the create call itself"
+        );
+        let modified = modify_listener(&offline(), "arn:listener", &https, "arn:tg")
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+        assert_eq!(
+            (modified.listener_arn(), modified.ssl_policy()),
+            (
+                Some("arn:listener"),
+                Some(super::super::properties::DEFAULT_SSL_POLICY)
+            )
+        );
+        let plain = create_listener(&offline(), "arn:lb", &http, "arn:tg", &owner())
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+        assert_eq!((plain.ssl_policy(), plain.port()), (None, Some(80)));
+        let redirect = plain.default_actions()[0].redirect_config().unwrap();
+        assert_eq!(
+            (redirect.protocol(), redirect.port()),
+            (Some("HTTPS"), Some("443"))
+        );
     }
 }

@@ -21,6 +21,8 @@ pub struct LoadBalancerState {
     pub security_groups: Vec<String>,
     pub dns_name: String,
     pub hosted_zone_id: String,
+    /// Attribute `routing.http.drop_invalid_header_fields.enabled` (false until read).
+    pub drops_invalid_header_fields: bool,
     pub ownership: Ownership,
 }
 
@@ -48,6 +50,8 @@ pub struct ListenerSpec {
     /// HTTP or HTTPS.
     pub protocol: String,
     pub certificate_arn: Option<String>,
+    /// The security policy of an HTTPS listener; None for HTTP.
+    pub ssl_policy: Option<String>,
     pub action: ListenerAction,
 }
 
@@ -70,6 +74,9 @@ pub struct Current {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     CreateLoadBalancer,
+    /// ModifyLoadBalancerAttributes `routing.http.drop_invalid_header_fields.enabled` = true:
+    /// header names outside `[-A-Za-z0-9]+` never reach the tasks (request smuggling).
+    DropInvalidHeaderFields,
     SetSubnets(Vec<String>),
     SetSecurityGroups(Vec<String>),
     CreateTargetGroup,
@@ -140,14 +147,15 @@ pub fn delete_note(current: &Current) -> Option<String> {
     (!notes.is_empty()).then(|| notes.join("; "))
 }
 
-/// The listeners the spec asks for: 80 forwarding, or with a certificate 443 forwarding and
-/// 80 redirecting to it.
+/// The listeners the spec asks for: 80 forwarding, or with a certificate 443 forwarding (under
+/// the spec's TLS policy) and 80 redirecting to it.
 pub fn desired_listeners(spec: &LoadBalancerSpec) -> Vec<ListenerSpec> {
     match &spec.certificate_arn {
         None => vec![ListenerSpec {
             port: 80,
             protocol: "HTTP".into(),
             certificate_arn: None,
+            ssl_policy: None,
             action: ListenerAction::Forward,
         }],
         Some(cert) => vec![
@@ -155,12 +163,14 @@ pub fn desired_listeners(spec: &LoadBalancerSpec) -> Vec<ListenerSpec> {
                 port: 80,
                 protocol: "HTTP".into(),
                 certificate_arn: None,
+                ssl_policy: None,
                 action: ListenerAction::RedirectToHttps,
             },
             ListenerSpec {
                 port: 443,
                 protocol: "HTTPS".into(),
                 certificate_arn: Some(cert.clone()),
+                ssl_policy: Some(spec.ssl_policy.clone()),
                 action: ListenerAction::Forward,
             },
         ],
@@ -197,7 +207,11 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
             .refusal(&format!("target group {}", tg.name), "Name"));
     }
     match &current.load_balancer {
-        None => actions.push(Action::CreateLoadBalancer),
+        None => {
+            actions.push(Action::CreateLoadBalancer);
+            // Before any listener exists: no request ever reaches a task with a bad header.
+            actions.push(Action::DropInvalidHeaderFields);
+        }
         Some(lb) => {
             for (property, want, have) in [
                 ("Scheme", &spec.scheme, &lb.scheme),
@@ -210,6 +224,10 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
                         spec.name
                     ));
                 }
+            }
+            // Converged from what ELB says, so a load balancer made before this rule gets it.
+            if !lb.drops_invalid_header_fields {
+                actions.push(Action::DropInvalidHeaderFields);
             }
             if !same_set(&lb.subnets, &spec.subnets) {
                 actions.push(Action::SetSubnets(spec.subnets.clone()));
@@ -285,6 +303,7 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn spec() -> LoadBalancerSpec {
@@ -307,6 +326,7 @@ mod tests {
                 security_groups: spec.security_groups.clone(),
                 dns_name: "sky-1.us-east-1.elb.amazonaws.com".into(),
                 hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+                drops_invalid_header_fields: true,
                 ownership: Ownership::Ours,
             }),
             target_group: Some(TargetGroupState {
@@ -335,6 +355,7 @@ mod tests {
             p.actions,
             vec![
                 Action::CreateLoadBalancer,
+                Action::DropInvalidHeaderFields,
                 Action::CreateTargetGroup,
                 Action::SetDeregistrationDelay(30),
                 Action::CreateListener(desired_listeners(&spec())[0].clone())
@@ -485,6 +506,201 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("TargetPort"), "{err}");
+    }
+
+    fn with_certificate(policy: Option<&str>) -> LoadBalancerSpec {
+        let mut props = json!({"Name": "sky", "VpcId": "vpc-1", "Subnets": ["s-a", "s-b"],
+            "SecurityGroups": ["sg-1"], "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"});
+        if let Some(p) = policy {
+            props["SslPolicy"] = json!(p);
+        }
+        LoadBalancerSpec::parse(props.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_load_balancer_without_the_header_drop_gets_it_on_any_create_or_update() {
+        let s = spec();
+        let mut before = existing(&s);
+        before
+            .load_balancer
+            .as_mut()
+            .unwrap()
+            .drops_invalid_header_fields = false;
+        let update = Phase::Update {
+            old: Some(s.clone()),
+        };
+        assert_eq!(
+            plan(&update, &s, &before).unwrap().actions,
+            vec![Action::DropInvalidHeaderFields]
+        );
+        assert!(plan(&Phase::Create, &s, &before)
+            .unwrap()
+            .actions
+            .contains(&Action::DropInvalidHeaderFields));
+        assert!(!plan(&update, &s, &existing(&s))
+            .unwrap()
+            .actions
+            .contains(&Action::DropInvalidHeaderFields));
+    }
+
+    #[test]
+    fn the_https_listener_carries_the_policy_and_converges_in_place() {
+        let s = with_certificate(None);
+        let https = &desired_listeners(&s)[1];
+        assert_eq!(
+            (https.port, https.ssl_policy.as_deref()),
+            (443, Some(super::super::properties::DEFAULT_SSL_POLICY))
+        );
+        assert_eq!(
+            desired_listeners(&s)[0].ssl_policy,
+            None,
+            "80 is plain HTTP"
+        );
+        // A listener made under CreateListener's default policy is moved onto ours.
+        let mut legacy = existing(&s);
+        legacy.listeners[1].spec.ssl_policy = Some("ELBSecurityPolicy-2016-08".into());
+        let p = plan(
+            &Phase::Update {
+                old: Some(s.clone()),
+            },
+            &s,
+            &legacy,
+        )
+        .unwrap();
+        assert_eq!(
+            p.actions,
+            vec![Action::ModifyListener {
+                arn: "arn:listener/1".into(),
+                spec: https.clone()
+            }]
+        );
+        // A new SslPolicy in the template changes 443 only.
+        let strict = with_certificate(Some("ELBSecurityPolicy-TLS13-1-3-2021-06"));
+        let p = plan(
+            &Phase::Update {
+                old: Some(s.clone()),
+            },
+            &strict,
+            &existing(&s),
+        )
+        .unwrap();
+        assert_eq!(p.actions.len(), 1);
+        assert!(matches!(&p.actions[0], Action::ModifyListener { arn, spec }
+            if arn == "arn:listener/1" && spec.ssl_policy.as_deref() == Some("ELBSecurityPolicy-TLS13-1-3-2021-06")));
+    }
+
+    /// What ELB would hold after `actions` (listeners and the header drop only).
+    fn apply(current: &Current, spec: &LoadBalancerSpec, actions: &[Action]) -> Current {
+        let mut after = current.clone();
+        for action in actions {
+            match action {
+                Action::CreateLoadBalancer => {
+                    let mut lb = existing(spec).load_balancer.unwrap();
+                    lb.drops_invalid_header_fields = false;
+                    after.load_balancer = Some(lb);
+                }
+                Action::DropInvalidHeaderFields => {
+                    after
+                        .load_balancer
+                        .as_mut()
+                        .expect("after its load balancer")
+                        .drops_invalid_header_fields = true
+                }
+                Action::CreateTargetGroup => after.target_group = existing(spec).target_group,
+                Action::CreateListener(l) => {
+                    assert!(after.listeners.iter().all(|h| h.spec.port != l.port));
+                    after.listeners.push(ListenerState {
+                        arn: format!("arn:new/{}", l.port),
+                        spec: l.clone(),
+                    })
+                }
+                Action::ModifyListener { arn, spec } => {
+                    let l = after.listeners.iter_mut().find(|l| l.arn == *arn).unwrap();
+                    l.spec = spec.clone();
+                }
+                Action::DeleteListener { arn } => after.listeners.retain(|l| l.arn != *arn),
+                _ => {}
+            }
+        }
+        after
+    }
+
+    fn listener_strategy() -> impl Strategy<Value = ListenerState> {
+        (
+            prop::sample::select(vec![80, 443, 8080]),
+            any::<bool>(),
+            prop::option::of(prop::sample::select(vec![
+                "ELBSecurityPolicy-2016-08",
+                "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                super::super::properties::DEFAULT_SSL_POLICY,
+            ])),
+            any::<bool>(),
+        )
+            .prop_map(|(port, https, policy, redirect)| ListenerState {
+                arn: format!("arn:listener/{port}"),
+                spec: ListenerSpec {
+                    port,
+                    protocol: if https { "HTTPS" } else { "HTTP" }.into(),
+                    certificate_arn: https
+                        .then(|| "arn:aws:acm:us-east-1:1:certificate/old".into()),
+                    ssl_policy: policy.map(str::to_string),
+                    action: if redirect {
+                        ListenerAction::RedirectToHttps
+                    } else {
+                        ListenerAction::Forward
+                    },
+                },
+            })
+    }
+
+    proptest! {
+        /// Whatever ELB holds (no load balancer, one without the header drop, any listeners
+        /// under any policy), one plan ends on the desired listeners and the header drop, and
+        /// the next plan has nothing left to do for them.
+        #[test]
+        fn any_state_converges_in_one_plan(
+            exists in any::<bool>(),
+            drops in any::<bool>(),
+            listeners in prop::collection::btree_map(prop::sample::select(vec![80, 443, 8080]), listener_strategy(), 0..3),
+            cert in any::<bool>(),
+            policy in prop::option::of(prop::sample::select(vec![
+                "ELBSecurityPolicy-TLS13-1-3-2021-06",
+                "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            ])),
+        ) {
+            let s = if cert { with_certificate(policy) } else { spec() };
+            let mut current = existing(&s);
+            if exists {
+                current.load_balancer.as_mut().unwrap().drops_invalid_header_fields = drops;
+                current.listeners = listeners.into_iter().map(|(port, mut l)| {
+                    l.spec.port = port;
+                    l.arn = format!("arn:listener/{port}");
+                    l
+                }).collect();
+            } else {
+                current = Current::default();
+            }
+            let phase = Phase::Update { old: Some(s.clone()) };
+            let first = plan(&phase, &s, &current).unwrap();
+            let after = apply(&current, &s, &first.actions);
+            prop_assert!(after.load_balancer.as_ref().unwrap().drops_invalid_header_fields);
+            let mut ours: Vec<ListenerSpec> = after.listeners.iter()
+                .filter(|l| l.spec.port != 8080)
+                .map(|l| l.spec.clone())
+                .collect();
+            ours.sort_by_key(|l| l.port);
+            prop_assert_eq!(ours, desired_listeners(&s));
+            if let Some(https) = after.listeners.iter().find(|l| l.spec.port == 443) {
+                prop_assert!(super::super::properties::valid_ssl_policy(https.spec.ssl_policy.as_deref().unwrap_or_default()));
+            }
+            let second = plan(&phase, &s, &after).unwrap();
+            prop_assert!(
+                !second.actions.iter().any(|a| matches!(a,
+                    Action::DropInvalidHeaderFields | Action::CreateListener(_)
+                    | Action::ModifyListener { .. } | Action::DeleteListener { .. })),
+                "{:?}", second.actions
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,28 @@ pub const KNOWN: &[&str] = &[
     "CertificateArn",
     "AccessLogsBucket",
     "DeregistrationDelaySeconds",
+    "SslPolicy",
 ];
+
+/// ELB's recommended policy for HTTPS listeners ("Security policies for your Application Load
+/// Balancer"): TLS 1.3 and 1.2 with forward-secret AEAD ciphers and hybrid post-quantum key
+/// exchange. CreateListener's own default (ELBSecurityPolicy-2016-08) still allows TLS 1.0.
+pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09";
+
+/// ELB's predefined policies name their lowest TLS version after the family; these are the
+/// families that start at TLS 1.2 or 1.3 (TLS13-1-0, TLS-1-1, FS-1-1, 2016-08… allow older).
+const TLS12_OR_LATER: &[&str] = &["TLS13-1-2-", "TLS13-1-3-", "TLS-1-2-", "FS-1-2-"];
+
+/// Whether `name` is an ELB security policy that refuses TLS 1.0 and 1.1.
+pub fn valid_ssl_policy(name: &str) -> bool {
+    name.strip_prefix("ELBSecurityPolicy-").is_some_and(|rest| {
+        TLS12_OR_LATER.iter().any(|family| {
+            rest.strip_prefix(family).is_some_and(|tail| {
+                !tail.is_empty() && tail.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+        })
+    })
+}
 
 /// How long a target that leaves keeps its connections. ELB's 300 s default makes every
 /// rollout and every service delete wait five minutes; a web app's requests end in seconds.
@@ -43,6 +64,8 @@ pub struct LoadBalancerSpec {
     pub certificate_arn: Option<String>,
     pub access_logs_bucket: Option<String>,
     pub deregistration_delay_seconds: i32,
+    /// The HTTPS listener's security policy (only used with a certificate).
+    pub ssl_policy: String,
 }
 
 /// ELB's naming rule, shared by load balancers and target groups.
@@ -93,6 +116,25 @@ impl LoadBalancerSpec {
                 ));
             }
         }
+        let ssl_policy = p.optional_string("SslPolicy")?;
+        match (&ssl_policy, &certificate_arn) {
+            (Some(policy), _) if !valid_ssl_policy(policy) => {
+                return Err(PropertyError::invalid(
+                    "SslPolicy",
+                    format!("{policy:?}"),
+                    "expected an ELB security policy that starts at TLS 1.2 or 1.3, such as \
+                     ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(PropertyError::invalid(
+                    "SslPolicy",
+                    "set without CertificateArn",
+                    "the policy is the HTTPS listener's, and there is one only with CertificateArn",
+                ))
+            }
+            _ => {}
+        }
         Ok(LoadBalancerSpec {
             vpc_id: p.string("VpcId")?,
             security_groups: p.non_empty_string_list("SecurityGroups")?,
@@ -117,6 +159,7 @@ impl LoadBalancerSpec {
                 0,
                 3600,
             )?,
+            ssl_policy: ssl_policy.unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
             subnets,
             name,
         })
@@ -165,7 +208,53 @@ mod tests {
         );
         assert_eq!(s.target_group_name(), "sky-high-booker-tg");
         assert_eq!(s.deregistration_delay_seconds, 30);
+        assert_eq!(s.ssl_policy, DEFAULT_SSL_POLICY);
         assert_eq!(target_group_name(&"a".repeat(32)).len(), 32);
+    }
+
+    #[test]
+    fn only_policies_that_start_at_tls_1_2_are_taken() {
+        for good in [
+            DEFAULT_SSL_POLICY,
+            "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "ELBSecurityPolicy-TLS13-1-3-2021-06",
+            "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09",
+            "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+            "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+        ] {
+            assert!(valid_ssl_policy(good), "{good}");
+        }
+        for bad in [
+            "ELBSecurityPolicy-2016-08",
+            "ELBSecurityPolicy-TLS13-1-0-2021-06",
+            "ELBSecurityPolicy-TLS13-1-1-2021-06",
+            "ELBSecurityPolicy-TLS-1-1-2017-01",
+            "ELBSecurityPolicy-FS-1-1-2019-08",
+            "ELBSecurityPolicy-FS-2018-06",
+            "ELBSecurityPolicy-TLS13-1-2-",
+            "ELBSecurityPolicy-TLS13-1-2-2021-06 ",
+            "TLS13-1-2-2021-06",
+            "elbsecuritypolicy-TLS13-1-2-2021-06",
+            "",
+        ] {
+            assert!(!valid_ssl_policy(bad), "{bad:?}");
+        }
+        let cert = with(
+            "CertificateArn",
+            json!("arn:aws:acm:us-east-1:123456789012:certificate/abc"),
+        );
+        let mut chosen = cert.clone();
+        chosen["SslPolicy"] = json!("ELBSecurityPolicy-TLS13-1-3-2021-06");
+        let s = LoadBalancerSpec::parse(chosen.as_object().unwrap()).unwrap();
+        assert_eq!(s.ssl_policy, "ELBSecurityPolicy-TLS13-1-3-2021-06");
+        let mut legacy = cert;
+        legacy["SslPolicy"] = json!("ELBSecurityPolicy-2016-08");
+        let err = LoadBalancerSpec::parse(legacy.as_object().unwrap()).unwrap_err();
+        assert_eq!(err.property(), "SslPolicy");
+        assert!(err.to_string().contains("TLS 1.2"), "{err}");
+        let alone = with("SslPolicy", json!(DEFAULT_SSL_POLICY));
+        let err = LoadBalancerSpec::parse(alone.as_object().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("CertificateArn"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod aws;
 pub mod plan;
 pub mod properties;
+pub mod redact;
 mod requests;
 // The rollout watch lives below the resources (the handler environment holds one).
 pub use crate::rollout;

@@ -29,7 +29,8 @@ impl Phase {
 }
 
 /// The parts of a task definition this resource sets; two equal specs need no new revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` (in `redact.rs`) shows variable names only: plans are logged.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TaskSpec {
     pub family: String,
     pub cpu: String,
