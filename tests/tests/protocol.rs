@@ -2,8 +2,10 @@
 
 use local_harness::cfn::{Answer, Cfn};
 use local_harness::http::{HttpResponse, Server};
+use local_harness::runtime_api::LambdaProcess;
 use local_harness::world::World;
 use operator_common::custom_resource::{handle_invocation, Failure, ResponseSender, Success};
+use operator_common::error::diagnostic;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -124,10 +126,13 @@ async fn an_unreachable_response_url_is_retried_a_bounded_number_of_times() {
             },
         )
         .await;
-        let err = result
-            .expect_err("delivery fails, so Lambda retries the invocation")
-            .to_string();
-        assert!(err.contains("after 3 attempts"), "{url}: {err}");
+        let err =
+            diagnostic(&result.expect_err("delivery fails, so Lambda retries the invocation"));
+        assert_eq!(err.error_type, "AnswerNotDelivered");
+        assert!(
+            err.error_message.contains("after 3 attempts"),
+            "{url}: {err:?}"
+        );
         // Bounded: never more than the sender's own worst case (a generous margin for slow CI).
         assert!(
             started.elapsed() < sender.worst_case() + Duration::from_secs(10),
@@ -146,7 +151,40 @@ async fn what_is_not_a_custom_resource_request_gets_no_answer_and_an_error() {
         |_| async { Ok::<Success, Failure>(Success::default()) },
     )
     .await;
-    assert!(result.is_err());
+    assert_eq!(
+        diagnostic(&result.unwrap_err()).error_type,
+        "MalformedInput"
+    );
+}
+
+#[tokio::test]
+async fn lambda_records_the_kind_of_the_provisioners_error() {
+    let binary = local_harness::stack::build_provisioner();
+    // As Lambda runs it with the template's LoggingConfig (LogFormat JSON).
+    let env = [
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let process = LambdaProcess::start(&binary, "provisioner", &env)
+        .await
+        .expect("start the provisioner");
+    let outcome = process
+        .runtime
+        .invoke(json!({"source": "aws.ecr"}), Duration::from_secs(30))
+        .await
+        .expect("the function answers");
+    process.stop().await;
+    let err = outcome.expect_err("not a custom-resource request");
+    assert_eq!(err["errorType"], "MalformedInput", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a CloudFormation custom-resource request"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

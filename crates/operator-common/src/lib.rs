@@ -3,8 +3,10 @@
 
 pub mod aws;
 pub mod custom_resource;
+pub mod error;
 pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod properties;
+pub mod runner;
 pub mod settings;

@@ -16,22 +16,48 @@ pub enum SettingError {
     },
 }
 
-/// Reads settings through a lookup function, so that tests need not touch the process env.
-pub struct Settings<F: Fn(&str) -> Option<String>> {
-    lookup: F,
+/// A function's settings, read once at start (the runner reads them before the first event).
+/// The one convention: `impl FromEnv for Settings`, tested with [`Env::from_pairs`].
+pub trait FromEnv: Sized {
+    fn read(env: &Env) -> Result<Self, SettingError>;
 }
 
-impl Settings<fn(&str) -> Option<String>> {
-    pub fn from_env() -> Self {
-        Settings {
-            lookup: |name| std::env::var(name).ok(),
-        }
+/// A function without settings.
+impl FromEnv for () {
+    fn read(_: &Env) -> Result<(), SettingError> {
+        Ok(())
     }
 }
 
-impl<F: Fn(&str) -> Option<String>> Settings<F> {
-    pub fn with_lookup(lookup: F) -> Self {
-        Settings { lookup }
+/// Where settings are read from: the process environment, or given pairs in tests. Values are
+/// trimmed; an empty value counts as unset.
+pub struct Env {
+    lookup: Box<Lookup>,
+}
+
+type Lookup = dyn Fn(&str) -> Option<String>;
+
+impl Env {
+    pub fn process() -> Env {
+        Env {
+            lookup: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// The given variables and no others (for tests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env {
+            lookup: Box::new(move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            }),
+        }
     }
 
     fn get(&self, name: &str) -> Option<String> {
@@ -96,12 +122,12 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_settings_name_the_variable() {
-        let s = Settings::with_lookup(|n| match n {
-            "KEEP_IMAGES" => Some("ten".into()),
-            "DRY_RUN" => Some("TRUE".into()),
-            "PROTECTED_TAGS" => Some("prod, ,stable".into()),
-            _ => None,
-        });
+        let s = Env::from_pairs(&[
+            ("KEEP_IMAGES", "ten"),
+            ("DRY_RUN", "TRUE"),
+            ("PROTECTED_TAGS", "prod, ,stable"),
+            ("BLANK", "  "),
+        ]);
         assert_eq!(
             s.required("CLUSTER_NAME"),
             Err(SettingError::Missing {
@@ -116,5 +142,7 @@ mod tests {
         assert_eq!(s.parsed_or("ABSENT", 3u32), Ok(3));
         assert_eq!(s.bool_or("DRY_RUN", false), Ok(true));
         assert_eq!(s.list("PROTECTED_TAGS"), vec!["prod", "stable"]);
+        assert_eq!(s.string_or("BLANK", "default"), "default");
+        assert_eq!(<()>::read(&s), Ok(()));
     }
 }

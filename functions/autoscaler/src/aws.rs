@@ -210,7 +210,7 @@ async fn read_service(clients: &Clients, s: &Settings) -> Result<Option<ServiceV
         {
             return Ok(None)
         }
-        Err(e) => return Err(e).context("ecs:DescribeServices"),
+        Err(e) => return Err(e).context("ecs:DescribeServices").map_err(Into::into),
     };
     Ok(out.services().first().map(|svc| {
         let tags = || {
@@ -311,15 +311,9 @@ pub async fn act(
                 .context("ecs:UpdateService"),
         };
         if let Err(e) = result {
-            return Err(match (e, set) {
-                (AutoscalerError::AwsCallFailed { operation, message }, Some(to)) => {
-                    AutoscalerError::RecordNotFinished {
-                        to,
-                        operation,
-                        message,
-                    }
-                }
-                (e, _) => e,
+            return Err(match set {
+                Some(to) => AutoscalerError::RecordNotFinished { to, source: e },
+                None => e.into(),
             });
         }
     }
@@ -344,11 +338,11 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        Settings::from_lookup(|n| match n {
-            "CLUSTER_NAME" => Some("sky".into()),
-            "SERVICE_NAME" => Some("web".into()),
-            _ => None,
-        })
+        use operator_common::settings::{Env, FromEnv};
+        Settings::read(&Env::from_pairs(&[
+            ("CLUSTER_NAME", "sky"),
+            ("SERVICE_NAME", "web"),
+        ]))
         .unwrap()
     }
 

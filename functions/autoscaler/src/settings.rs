@@ -1,7 +1,6 @@
-//! The autoscaler's settings, read once at start from the environment (through a lookup
-//! function, so that tests need not touch the process environment).
+//! The autoscaler's settings, read once at start from the environment.
 
-use operator_common::settings::{SettingError, Settings as Lookup};
+use operator_common::settings::{Env, FromEnv, SettingError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -17,11 +16,7 @@ pub struct Settings {
     pub dry_run: bool,
 }
 
-fn percent(
-    l: &Lookup<impl Fn(&str) -> Option<String>>,
-    name: &str,
-    default: u32,
-) -> Result<f64, SettingError> {
+fn percent(l: &Env, name: &str, default: u32) -> Result<f64, SettingError> {
     let v: u32 = l.parsed_or(name, default)?;
     if !(1..=100).contains(&v) {
         return Err(SettingError::Invalid {
@@ -33,33 +28,26 @@ fn percent(
     Ok(f64::from(v))
 }
 
-fn seconds(
-    l: &Lookup<impl Fn(&str) -> Option<String>>,
-    name: &str,
-    default: u32,
-) -> Result<i64, SettingError> {
+fn seconds(l: &Env, name: &str, default: u32) -> Result<i64, SettingError> {
     let v: u32 = l.parsed_or(name, default)?;
     Ok(i64::from(v))
 }
 
-impl Settings {
-    pub fn from_env() -> Result<Settings, SettingError> {
-        Settings::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
-        let l = Lookup::with_lookup(lookup);
+impl FromEnv for Settings {
+    fn read(l: &Env) -> Result<Settings, SettingError> {
         Ok(Settings {
             cluster: l.required("CLUSTER_NAME")?,
             service: l.required("SERVICE_NAME")?,
-            scale_out_cooldown_seconds: seconds(&l, "SCALE_OUT_COOLDOWN_SECONDS", 60)?,
-            scale_in_cooldown_seconds: seconds(&l, "SCALE_IN_COOLDOWN_SECONDS", 300)?,
-            cpu_target_percent: percent(&l, "CPU_TARGET_PERCENT", 70)?,
-            memory_target_percent: percent(&l, "MEMORY_TARGET_PERCENT", 80)?,
+            scale_out_cooldown_seconds: seconds(l, "SCALE_OUT_COOLDOWN_SECONDS", 60)?,
+            scale_in_cooldown_seconds: seconds(l, "SCALE_IN_COOLDOWN_SECONDS", 300)?,
+            cpu_target_percent: percent(l, "CPU_TARGET_PERCENT", 70)?,
+            memory_target_percent: percent(l, "MEMORY_TARGET_PERCENT", 80)?,
             dry_run: l.bool_or("DRY_RUN", false)?,
         })
     }
+}
 
+impl Settings {
     /// The Application Auto Scaling resource id of the service.
     pub fn scaling_resource_id(&self) -> String {
         format!("service/{}/{}", self.cluster, self.service)
@@ -70,30 +58,20 @@ impl Settings {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
+    fn read(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        Settings::read(&Env::from_pairs(pairs))
     }
 
     #[test]
     fn defaults_apply_and_names_are_required() {
-        let s =
-            Settings::from_lookup(env(&[("CLUSTER_NAME", "c"), ("SERVICE_NAME", "s")])).unwrap();
+        let s = read(&[("CLUSTER_NAME", "c"), ("SERVICE_NAME", "s")]).unwrap();
         assert_eq!(s.scale_out_cooldown_seconds, 60);
         assert_eq!(s.scale_in_cooldown_seconds, 300);
         assert_eq!(s.cpu_target_percent, 70.0);
         assert_eq!(s.memory_target_percent, 80.0);
         assert!(!s.dry_run);
         assert_eq!(s.scaling_resource_id(), "service/c/s");
-        let e = Settings::from_lookup(env(&[("CLUSTER_NAME", "c")])).unwrap_err();
+        let e = read(&[("CLUSTER_NAME", "c")]).unwrap_err();
         assert!(e.to_string().contains("SERVICE_NAME"), "{e}");
     }
 
@@ -106,20 +84,16 @@ mod tests {
             ("MEMORY_TARGET_PERCENT", "150"),
             ("DRY_RUN", "maybe"),
         ] {
-            let e = Settings::from_lookup(env(&[
-                ("CLUSTER_NAME", "c"),
-                ("SERVICE_NAME", "s"),
-                (name, value),
-            ]))
-            .unwrap_err();
+            let e =
+                read(&[("CLUSTER_NAME", "c"), ("SERVICE_NAME", "s"), (name, value)]).unwrap_err();
             assert!(e.to_string().contains(name), "{e}");
         }
-        let s = Settings::from_lookup(env(&[
+        let s = read(&[
             ("CLUSTER_NAME", "c"),
             ("SERVICE_NAME", "s"),
             ("SCALE_OUT_COOLDOWN_SECONDS", "0"),
             ("CPU_TARGET_PERCENT", "50"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(s.scale_out_cooldown_seconds, 0);
         assert_eq!(s.cpu_target_percent, 50.0);

@@ -7,6 +7,7 @@ use crate::settings::PrunerSettings;
 use aws_config::SdkConfig;
 use aws_sdk_ecr::types::{ImageIdentifier, Tag};
 use aws_sdk_ecs::types::{DesiredStatus, SortOrder};
+use operator_common::error::AwsError;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -229,7 +230,7 @@ async fn read_running(
         {
             None
         }
-        Err(e) => return Err(e).context("ecs:DescribeServices"),
+        Err(e) => return Err(e).context("ecs:DescribeServices").map_err(Into::into),
     };
     let Some(service) = service else {
         return Ok(None);
@@ -335,9 +336,8 @@ async fn images_of(
     }
     let mut all = Vec::with_capacity(task_definitions.len());
     while let Some(joined) = set.join_next().await {
-        let described = joined.map_err(|e| PruneError::Aws {
-            operation: "ecs:DescribeTaskDefinition",
-            message: e.to_string(),
+        let described = joined.map_err(|e| {
+            PruneError::Aws(AwsError::new("ecs:DescribeTaskDefinition", e.to_string()))
         })??;
         all.push(described);
     }
@@ -469,10 +469,7 @@ pub async fn record_run(
         .key(crate::gate::LAST_RUN_STARTED_TAG)
         .value(crate::gate::format_time(started_millis))
         .build()
-        .map_err(|e| PruneError::Aws {
-            operation: "ecr:TagResource",
-            message: e.to_string(),
-        })?;
+        .map_err(|e| PruneError::Aws(AwsError::new("ecr:TagResource", e.to_string())))?;
     ecr.tag_resource()
         .resource_arn(repository_arn)
         .tags(tag)

@@ -158,10 +158,7 @@ mod tests {
         type Item = u8;
         const OPERATION: &'static str = "fake:Fail";
         async fn page(&mut self, _token: Option<String>) -> Result<Page<u8>> {
-            Err(PruneError::Aws {
-                operation: "fake:Fail",
-                message: "throttled".into(),
-            })
+            Err(operator_common::error::AwsError::new("fake:Fail", "throttled").into())
         }
     }
 

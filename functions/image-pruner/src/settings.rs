@@ -1,6 +1,6 @@
 //! The pruner's settings, read from environment variables at start (see DESIGN.md).
 
-use operator_common::settings::{SettingError, Settings};
+use operator_common::settings::{Env, FromEnv, SettingError};
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,10 +20,9 @@ pub struct PrunerSettings {
     pub dry_run: bool,
 }
 
-impl PrunerSettings {
-    /// Reads the settings through `lookup`; a missing or malformed one is an error naming it.
-    pub fn from_lookup<F: Fn(&str) -> Option<String>>(lookup: F) -> Result<Self, SettingError> {
-        let s = Settings::with_lookup(lookup);
+impl FromEnv for PrunerSettings {
+    /// A missing or malformed setting is an error naming it.
+    fn read(s: &Env) -> Result<Self, SettingError> {
         Ok(PrunerSettings {
             cluster_name: s.required("CLUSTER_NAME")?,
             service_name: s.required("SERVICE_NAME")?,
@@ -35,11 +34,9 @@ impl PrunerSettings {
             dry_run: s.bool_or("DRY_RUN", false)?,
         })
     }
+}
 
-    pub fn from_env() -> Result<Self, SettingError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
+impl PrunerSettings {
     /// The age after which an untagged image expires, in milliseconds.
     pub fn untagged_expiry_millis(&self) -> i64 {
         i64::from(self.untagged_expiry_days) * 86_400_000
@@ -50,17 +47,8 @@ impl PrunerSettings {
 mod tests {
     use super::*;
 
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
+    fn read(pairs: &[(&str, &str)]) -> Result<PrunerSettings, SettingError> {
+        PrunerSettings::read(&Env::from_pairs(pairs))
     }
 
     const REQUIRED: [(&str, &str); 3] = [
@@ -71,7 +59,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_when_only_the_required_settings_are_set() {
-        let s = PrunerSettings::from_lookup(lookup(&REQUIRED)).unwrap();
+        let s = read(&REQUIRED).unwrap();
         assert_eq!(
             s,
             PrunerSettings {
@@ -98,7 +86,7 @@ mod tests {
             ("UNTAGGED_EXPIRY_DAYS", "7"),
             ("DRY_RUN", "true"),
         ]);
-        let s = PrunerSettings::from_lookup(lookup(&pairs)).unwrap();
+        let s = read(&pairs).unwrap();
         assert_eq!(s.keep_images, 5);
         assert_eq!(s.keep_rollback_revisions, 0);
         assert_eq!(
@@ -117,7 +105,7 @@ mod tests {
                 .copied()
                 .filter(|(k, _)| *k != missing)
                 .collect();
-            let e = PrunerSettings::from_lookup(lookup(&pairs)).unwrap_err();
+            let e = read(&pairs).unwrap_err();
             assert!(e.to_string().contains(missing), "{e}");
         }
         for (name, bad) in [
@@ -129,7 +117,7 @@ mod tests {
         ] {
             let mut pairs = REQUIRED.to_vec();
             pairs.push((name, bad));
-            let e = PrunerSettings::from_lookup(lookup(&pairs)).unwrap_err();
+            let e = read(&pairs).unwrap_err();
             assert!(e.to_string().contains(name), "{e}");
         }
     }

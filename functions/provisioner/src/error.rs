@@ -1,5 +1,8 @@
 use operator_common::custom_resource::Failure;
+use operator_common::error::AwsError;
 use operator_common::properties::PropertyError;
+
+pub use operator_common::error::AwsContext;
 
 /// Why a resource operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -7,12 +10,8 @@ pub enum ProvisionError {
     /// Bad input: nothing was touched in AWS.
     #[error(transparent)]
     Property(#[from] PropertyError),
-    /// An AWS call failed after the SDK's own retries (throttling, 5xx).
-    #[error("{operation} failed: {message}")]
-    Aws {
-        operation: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
     /// A change the resource cannot make safely, or a deployment that failed, explained.
     #[error("{0}")]
     Refused(String),
@@ -45,24 +44,6 @@ impl ProvisionError {
             }
             _ => failure,
         }
-    }
-}
-
-/// Attaches the AWS operation's name to an SDK error.
-pub trait AwsContext<T> {
-    fn context(self, operation: &'static str) -> Result<T, ProvisionError>;
-}
-
-impl<T, E, R> AwsContext<T> for Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    fn context(self, operation: &'static str) -> Result<T, ProvisionError> {
-        self.map_err(|e| ProvisionError::Aws {
-            operation,
-            message: operator_common::aws::error_message(&e),
-        })
     }
 }
 

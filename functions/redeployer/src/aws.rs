@@ -93,7 +93,7 @@ pub async fn tag_digest(
                 "repository {repository} does not exist"
             )))
         }
-        Err(e) => Err(e).context("ecr:DescribeImages"),
+        Err(e) => Err(e).context("ecr:DescribeImages").map_err(Into::into),
     }
 }
 

@@ -1,4 +1,4 @@
-use operator_common::settings::{SettingError, Settings as Env};
+use operator_common::settings::{Env, FromEnv, SettingError};
 
 /// What the redeployer watches, from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +12,8 @@ pub struct Settings {
     pub dry_run: bool,
 }
 
-impl Settings {
-    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Settings, SettingError> {
+impl FromEnv for Settings {
+    fn read(env: &Env) -> Result<Settings, SettingError> {
         Ok(Settings {
             cluster: env.required("CLUSTER_NAME")?,
             service: env.required("SERVICE_NAME")?,
@@ -30,17 +30,14 @@ mod tests {
 
     #[test]
     fn names_come_from_the_environment_with_the_seed_defaults() {
-        let env = Env::with_lookup(|n| match n {
-            "CLUSTER_NAME" => Some("sky".into()),
-            "SERVICE_NAME" => Some("web".into()),
-            "REPOSITORY_NAME" => Some("sky-high-booker".into()),
-            _ => None,
-        });
+        let env = Env::from_pairs(&[
+            ("CLUSTER_NAME", "sky"),
+            ("SERVICE_NAME", "web"),
+            ("REPOSITORY_NAME", "sky-high-booker"),
+        ]);
         let s = Settings::read(&env).unwrap();
         assert_eq!((s.image_tag.as_str(), s.dry_run), ("latest", false));
-        let missing = Settings::read(&Env::with_lookup(|n| {
-            (n == "CLUSTER_NAME").then(|| "sky".into())
-        }));
+        let missing = Settings::read(&Env::from_pairs(&[("CLUSTER_NAME", "sky")]));
         assert!(missing.unwrap_err().to_string().contains("SERVICE_NAME"));
     }
 }

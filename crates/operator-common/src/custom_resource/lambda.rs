@@ -1,6 +1,7 @@
 use super::{
     answer, Failure, ParseError, Request, RequestKind, Response, ResponseSender, SendError, Success,
 };
+use crate::error::{ErrorKind, FunctionError};
 use serde_json::Value;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -13,6 +14,15 @@ pub enum InvocationError {
     NotARequest(ParseError),
     #[error(transparent)]
     Send(#[from] SendError),
+}
+
+impl FunctionError for InvocationError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            InvocationError::NotARequest(_) => ErrorKind::MalformedInput,
+            InvocationError::Send(_) => ErrorKind::AnswerNotDelivered,
+        }
+    }
 }
 
 /// The instant by which the handler must have finished so that the answer, with all of its
@@ -58,10 +68,8 @@ where
             })
             .await?)
         }
-        Err(e) => {
-            tracing::error!(error = %e, "event is not a custom-resource request; nothing to answer");
-            Err(InvocationError::NotARequest(e))
-        }
+        // Nothing to answer: the runner logs it.
+        Err(e) => Err(InvocationError::NotARequest(e)),
     }
 }
 

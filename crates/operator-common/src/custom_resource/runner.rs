@@ -2,6 +2,7 @@ use super::{Request, RequestKind, Response, ResponseSender, SendError, Status};
 use std::collections::BTreeMap;
 use std::future::Future;
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 /// The PhysicalResourceId given when a Create fails before anything was made. The Delete that
 /// CloudFormation then sends for it is answered SUCCESS without touching AWS. (The prefix has a
@@ -71,7 +72,8 @@ where
             })
         }
         _ => {
-            let task = tokio::spawn(handler(request.clone()));
+            // The task keeps the invocation's span, so its lines carry the request id.
+            let task = tokio::spawn(handler(request.clone()).instrument(Span::current()));
             let abort = task.abort_handle();
             match tokio::time::timeout_at(answer_by, task).await {
                 Ok(Ok(outcome)) => outcome,
@@ -184,5 +186,27 @@ mod tests {
         );
         assert_eq!(r.physical_resource_id, "old");
         assert!(r.data.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_handler_runs_in_the_invocations_span() {
+        let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry());
+        let invocation = tracing::info_span!("Lambda runtime invoke", requestId = "r-1");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let inside = seen.clone();
+        let nowhere = ResponseSender {
+            attempts: 1,
+            attempt_timeout: std::time::Duration::from_millis(200),
+            backoff: std::time::Duration::ZERO,
+        };
+        let by = Instant::now() + std::time::Duration::from_secs(30);
+        let _ = answer(request(RequestKind::Create), by, &nowhere, |_| async move {
+            *inside.lock().unwrap() = Span::current().id();
+            Ok(Success::default())
+        })
+        .instrument(invocation.clone())
+        .await;
+        assert!(invocation.id().is_some());
+        assert_eq!(*seen.lock().unwrap(), invocation.id());
     }
 }

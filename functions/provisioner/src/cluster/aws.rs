@@ -157,7 +157,7 @@ pub async fn act(
                             operator_common::aws::error_message(&e)
                         )))
                     }
-                    Err(e) => return Err(e).context("ecs:DeleteCluster"),
+                    Err(e) => return Err(e).context("ecs:DeleteCluster").map_err(Into::into),
                 }
                 return Ok(Success {
                     physical_id: plan.physical_id.clone(),

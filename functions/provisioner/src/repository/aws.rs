@@ -53,7 +53,11 @@ pub async fn read(
         {
             None
         }
-        Err(e) => return Err(e).context("ecr:DescribeRepositories"),
+        Err(e) => {
+            return Err(e)
+                .context("ecr:DescribeRepositories")
+                .map_err(Into::into)
+        }
     };
     let Some(repo) = repo else { return Ok(None) };
     // DescribeRepositories does not return tags.
@@ -142,7 +146,7 @@ pub async fn act(
                     {
                         None
                     }
-                    Err(e) => return Err(e).context("ecr:CreateRepository"),
+                    Err(e) => return Err(e).context("ecr:CreateRepository").map_err(Into::into),
                 };
                 state = match repo {
                     Some(r) => Some(state_of(&r, None, crate::ownership::Ownership::Ours)),
@@ -203,7 +207,7 @@ pub async fn act(
                     {
                         reason = Some(format!("repository {name} received images while being deleted, so it was retained"));
                     }
-                    Err(e) => return Err(e).context("ecr:DeleteRepository"),
+                    Err(e) => return Err(e).context("ecr:DeleteRepository").map_err(Into::into),
                 }
                 return Ok(Success {
                     physical_id: plan.physical_id.clone(),

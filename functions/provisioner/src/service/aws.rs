@@ -85,7 +85,7 @@ pub async fn read_service(
         {
             None
         }
-        Err(e) => return Err(e).context("ecs:DescribeServices"),
+        Err(e) => return Err(e).context("ecs:DescribeServices").map_err(Into::into),
     };
     let Some(service) = service else {
         return Ok(Current::default());
@@ -199,7 +199,7 @@ async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<(Option<S
         {
             Ok((None, true))
         }
-        Err(e) => Err(e).context("ecr:DescribeImages"),
+        Err(e) => Err(e).context("ecr:DescribeImages").map_err(Into::into),
     }
 }
 
@@ -296,7 +296,7 @@ pub async fn act(
                         Err(e)
                             if e.as_service_error()
                                 .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
-                        Err(e) => return Err(e).context("logs:CreateLogGroup"),
+                        Err(e) => return Err(e).context("logs:CreateLogGroup").map_err(Into::into),
                     }
                     clients
                         .logs
@@ -420,7 +420,9 @@ pub async fn delete(
                         if e.as_service_error()
                             .is_some_and(|s| s.is_object_not_found_exception()) => {}
                     Err(e) => {
-                        return Err(e).context("application-autoscaling:DeregisterScalableTarget")
+                        return Err(e)
+                            .context("application-autoscaling:DeregisterScalableTarget")
+                            .map_err(Into::into)
                     }
                 }
             }
@@ -440,7 +442,7 @@ pub async fn delete(
                         if e.as_service_error().is_some_and(|s| {
                             s.is_service_not_found_exception() || s.is_cluster_not_found_exception()
                         }) => {}
-                    Err(e) => return Err(e).context("ecs:DeleteService"),
+                    Err(e) => return Err(e).context("ecs:DeleteService").map_err(Into::into),
                 }
             }
             Action::WaitUntilInactive => {
