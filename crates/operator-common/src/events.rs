@@ -1,7 +1,9 @@
-//! Event shapes aws_lambda_events has no type for.
+//! The EventBridge events the redeployer and the image pruner take, read once for both: the
+//! schedule, and ECR image actions (with what each changed in a repository).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// `detail` of an EventBridge "ECR Image Action" event (push, delete). Storage-class change
 /// events carry no `image-tag`; delivery is best effort (late, duplicated, out of order).
@@ -19,6 +21,65 @@ pub struct EcrImageAction {
 }
 
 pub type EcrImageEvent = EventBridgeEvent<EcrImageAction>;
+
+/// An event the event-driven functions take.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// "Scheduled Event" from aws.events.
+    Schedule,
+    /// "ECR Image Action" from aws.ecr.
+    ImageAction(Box<EcrImageEvent>),
+}
+
+/// Reads an event. `Err` says why it is not one of [`Incoming`] (another source, or a
+/// malformed ECR event): a retry would fail the same way.
+pub fn incoming(event: &Value) -> Result<Incoming, String> {
+    let field = |name| event.get(name).and_then(Value::as_str);
+    match (field("detail-type"), field("source")) {
+        (Some("Scheduled Event"), Some("aws.events")) => Ok(Incoming::Schedule),
+        (Some("ECR Image Action"), Some("aws.ecr")) => serde_json::from_value(event.clone())
+            .map(|e| Incoming::ImageAction(Box::new(e)))
+            .map_err(|e| format!("malformed ECR Image Action event: {e}")),
+        (detail_type, source) => Err(format!(
+            "detail-type {detail_type:?} from source {source:?}: this function takes the \
+             EventBridge \"Scheduled Event\" (aws.events) and \"ECR Image Action\" (aws.ecr) events"
+        )),
+    }
+}
+
+/// What a successful ECR image action changed in a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepositoryChange {
+    /// Image `digest` was pushed, under `tag` when the push named one.
+    Pushed { digest: String, tag: Option<String> },
+    /// Image `digest` lost `tag`, or (`None`) was deleted by digest.
+    Deleted { digest: String, tag: Option<String> },
+}
+
+impl EcrImageAction {
+    /// What this action changed in `repository`; `Err` says why it changed nothing there
+    /// (another repository, a failed action, another kind of action).
+    pub fn change_in(&self, repository: &str) -> Result<RepositoryChange, String> {
+        if self.repository_name != repository {
+            return Err(format!(
+                "an image action on {}, not on {repository}",
+                self.repository_name
+            ));
+        }
+        if self.result != "SUCCESS" {
+            return Err(format!(
+                "an ECR {} with result {}",
+                self.action_type, self.result
+            ));
+        }
+        let (digest, tag) = (self.image_digest.clone(), self.image_tag.clone());
+        match self.action_type.as_str() {
+            "PUSH" => Ok(RepositoryChange::Pushed { digest, tag }),
+            "DELETE" => Ok(RepositoryChange::Deleted { digest, tag }),
+            other => Err(format!("an ECR {other} action changes no image")),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -40,5 +101,60 @@ mod tests {
             "result": "SUCCESS", "repository-name": "r", "image-digest": "sha256:1", "action-type": "PUSH"}))
         .unwrap();
         assert_eq!(untagged.image_tag, None);
+    }
+
+    fn action(repository: &str, result: &str, action_type: &str) -> EcrImageAction {
+        EcrImageAction {
+            result: result.into(),
+            repository_name: repository.into(),
+            image_digest: "sha256:1".into(),
+            action_type: action_type.into(),
+            image_tag: Some("v1".into()),
+        }
+    }
+
+    #[test]
+    fn only_a_successful_action_on_the_repository_changes_it() {
+        let pushed = RepositoryChange::Pushed {
+            digest: "sha256:1".into(),
+            tag: Some("v1".into()),
+        };
+        assert_eq!(
+            action("sky", "SUCCESS", "PUSH").change_in("sky"),
+            Ok(pushed)
+        );
+        assert!(matches!(
+            action("sky", "SUCCESS", "DELETE").change_in("sky"),
+            Ok(RepositoryChange::Deleted { .. })
+        ));
+        for (a, why) in [
+            (action("other", "SUCCESS", "PUSH"), "other"),
+            (action("sky", "FAILURE", "PUSH"), "FAILURE"),
+            (action("sky", "SUCCESS", "REPLICATE"), "REPLICATE"),
+        ] {
+            let e = a.change_in("sky").unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_and_image_actions_are_read_anything_else_is_not() {
+        let schedule =
+            serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events"});
+        assert_eq!(incoming(&schedule), Ok(Incoming::Schedule));
+        for (event, why) in [
+            (
+                serde_json::json!({"detail-type": "Scheduled Event", "source": "my.app"}),
+                "my.app",
+            ),
+            (
+                serde_json::json!({"detail-type": "ECR Image Action", "source": "aws.ecr"}),
+                "malformed",
+            ),
+            (serde_json::json!("a string"), "None"),
+        ] {
+            let e = incoming(&event).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The events that start a prune: the daily EventBridge schedule and the ECR push event.
 
-use operator_common::events::EcrImageEvent;
+use operator_common::events::{incoming, Incoming, RepositoryChange};
 use serde_json::Value;
 
 /// What an event asks of the pruner.
@@ -23,44 +23,23 @@ pub enum Trigger {
     Reject(String),
 }
 
-fn str_field<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
-    event.get(name).and_then(Value::as_str)
-}
-
 /// Reads the event, without any AWS call.
 pub fn parse(event: &Value, repository: &str) -> Trigger {
-    let detail_type = str_field(event, "detail-type");
-    let source = str_field(event, "source");
-    match (detail_type, source) {
-        (Some("Scheduled Event"), Some("aws.events")) => Trigger::Schedule,
-        (Some("ECR Image Action"), Some("aws.ecr")) => {
-            let e: EcrImageEvent = match serde_json::from_value(event.clone()) {
-                Ok(e) => e,
-                Err(e) => return Trigger::Reject(format!("malformed ECR Image Action event: {e}")),
-            };
-            let d = e.detail;
-            if d.repository_name != repository {
-                return Trigger::Ignore(format!(
-                    "a push to {}, not to {repository}",
-                    d.repository_name
-                ));
-            }
-            if d.action_type != "PUSH" || d.result != "SUCCESS" {
-                return Trigger::Ignore(format!(
-                    "an ECR {} with result {}, not a successful PUSH",
-                    d.action_type, d.result
-                ));
-            }
-            Trigger::Push {
-                digest: d.image_digest,
-                tag: d.image_tag,
-                time_millis: e.time.map(|t| t.timestamp_millis()),
-            }
+    let e = match incoming(event) {
+        Ok(Incoming::Schedule) => return Trigger::Schedule,
+        Ok(Incoming::ImageAction(e)) => e,
+        Err(why) => return Trigger::Reject(why),
+    };
+    match e.detail.change_in(repository) {
+        Ok(RepositoryChange::Pushed { digest, tag }) => Trigger::Push {
+            digest,
+            tag,
+            time_millis: e.time.map(|t| t.timestamp_millis()),
+        },
+        Ok(RepositoryChange::Deleted { .. }) => {
+            Trigger::Ignore("an ECR DELETE, not a push".to_string())
         }
-        _ => Trigger::Reject(format!(
-            "detail-type {detail_type:?} from source {source:?}: this function takes the \
-             EventBridge \"Scheduled Event\" (aws.events) and \"ECR Image Action\" (aws.ecr) events"
-        )),
+        Err(why) => Trigger::Ignore(why),
     }
 }
 

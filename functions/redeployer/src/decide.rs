@@ -5,6 +5,7 @@
 //! image's first push time) and a late event are the same case as any other.
 
 use aws_sdk_ecs::types::{DeploymentRolloutState, TaskDefinition};
+use operator_common::image::ImageRef;
 use serde::Serialize;
 
 /// How many of the family's newest revisions are looked at for one to reuse: enough for a
@@ -156,25 +157,18 @@ fn image_of(td: &TaskDefinition, container: usize) -> &str {
         .unwrap_or_default()
 }
 
-/// `uri@sha256:…` → (uri, Some(digest)); `uri:tag` → (uri, None).
-pub fn split_image(image: &str) -> (&str, Option<&str>) {
-    if let Some((uri, digest)) = image.split_once('@') {
-        return (uri, Some(digest));
-    }
-    match image.rsplit_once(':') {
-        // A colon after the last slash is a tag; before it, a registry port.
-        Some((uri, tag)) if !tag.contains('/') => (uri, None),
-        _ => (image, None),
-    }
+/// The digest an image is pinned to (`uri@sha256:…`), if any.
+pub fn digest_of(image: &str) -> Option<String> {
+    ImageRef::parse(image).ok()?.digest
 }
 
-/// The container of `td` that runs an image of `repository` (by the image's path).
+/// The container of `td` that runs an image of `repository` (by the image's path; the
+/// registry is not compared).
 pub fn container_of(td: &TaskDefinition, repository: &str) -> Option<usize> {
-    let suffix = format!("/{repository}");
     td.container_definitions().iter().position(|c| {
-        split_image(c.image().unwrap_or_default())
-            .0
-            .ends_with(&suffix)
+        c.image()
+            .and_then(|i| ImageRef::parse(i).ok())
+            .is_some_and(|i| i.repository == repository)
     })
 }
 
@@ -212,14 +206,14 @@ pub fn spec(td: &TaskDefinition, replace: Option<(usize, &str)>) -> TaskDefiniti
 /// or why there is nothing to do.
 pub fn wanted(truth: &Truth) -> Result<String, String> {
     let running = truth.running_image();
-    let (uri, running_digest) = split_image(running);
+    let current = ImageRef::parse(running).map_err(|e| e.to_string())?;
     let Some(digest) = truth.tag_digest.as_deref() else {
         return Err(format!(
             "tag {} is not in the repository (deleted?): nothing to deploy, the service stays on {running}",
             truth.tag
         ));
     };
-    if running_digest == Some(digest) {
+    if current.digest.as_deref() == Some(digest) {
         let revision = truth.running_revision();
         return Err(match truth.rollout {
             Rollout::Completed => format!("the service already runs {digest} ({revision})"),
@@ -234,7 +228,7 @@ pub fn wanted(truth: &Truth) -> Result<String, String> {
             ),
         });
     }
-    Ok(format!("{uri}@{digest}"))
+    Ok(current.with_digest(digest).to_string())
 }
 
 /// The record to write when the service runs the tag's digest but the record names another
@@ -243,8 +237,7 @@ pub fn wanted(truth: &Truth) -> Result<String, String> {
 pub fn repair(truth: &Truth) -> Option<Rolled> {
     let rolled = truth.rolled.as_ref()?;
     let running = truth.running_revision();
-    let on_tag = truth.tag_digest.is_some()
-        && split_image(truth.running_image()).1 == truth.tag_digest.as_deref();
+    let on_tag = truth.tag_digest.is_some() && digest_of(truth.running_image()) == truth.tag_digest;
     (on_tag && rolled.onto != running).then(|| Rolled {
         onto: running.to_string(),
         from: rolled.onto.clone(),
@@ -388,6 +381,13 @@ mod tests {
         assert_eq!(container_of(&td, "sky-high-booker"), Some(1));
         assert_eq!(container_of(&td, "booker"), None, "a whole path segment");
         assert_eq!(container_of(&td, "other"), None);
+        let nested = revision(1, "localhost:5000/team/sky-high-booker:v1");
+        assert_eq!(container_of(&nested, "team/sky-high-booker"), Some(1));
+        assert_eq!(
+            container_of(&nested, "sky-high-booker"),
+            None,
+            "another repository"
+        );
     }
 
     #[test]
@@ -630,12 +630,20 @@ mod tests {
     }
 
     #[test]
-    fn images_split_into_uri_and_digest() {
-        assert_eq!(split_image(&pinned(7)), (URI, Some(digest(7).as_str())));
-        assert_eq!(split_image(&format!("{URI}:latest")), (URI, None));
+    fn the_wanted_image_is_the_running_ones_repository_at_the_tags_digest() {
+        assert_eq!(digest_of(&pinned(7)), Some(digest(7)));
+        assert_eq!(digest_of(&format!("{URI}:latest")), None);
+        let running = revision(1, &format!("{URI}:v1@{}", digest(1)));
+        let mut t = truth(Some(2), running, Rollout::Completed);
         assert_eq!(
-            split_image("localhost:5000/app"),
-            ("localhost:5000/app", None)
+            wanted(&t),
+            Ok(pinned(2)),
+            "the tag goes, the digest decides"
+        );
+        t.running = revision(1, "localhost:5000/sky-high-booker");
+        assert_eq!(
+            wanted(&t),
+            Ok(format!("localhost:5000/sky-high-booker@{}", digest(2)))
         );
     }
 
@@ -777,7 +785,7 @@ mod tests {
 
         fn running_digest(&self) -> Option<String> {
             let image = image_of(&self.revisions[self.service], 1);
-            split_image(image).1.map(str::to_string)
+            digest_of(image)
         }
     }
 

@@ -2,7 +2,7 @@
 //! An event is only a hint that the tracked tag may have moved: which digest it names does not
 //! matter, what the tag points to when the function runs does (read in `aws`).
 
-use operator_common::events::EcrImageEvent;
+use operator_common::events::{incoming, Incoming, RepositoryChange};
 use serde_json::Value;
 
 /// What an event asks of the redeployer.
@@ -43,64 +43,44 @@ impl Hint {
     }
 }
 
-fn str_field<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
-    event.get(name).and_then(Value::as_str)
-}
-
 /// Reads the event. `Err` is a rejection: not an event this function takes (wrong source or
 /// shape). It is decided before any AWS call and is not retried: a malformed event stays
 /// malformed.
 pub fn parse(event: &Value, repository: &str, tag: &str) -> Result<Trigger, String> {
-    let detail_type = str_field(event, "detail-type");
-    let source = str_field(event, "source");
-    match (detail_type, source) {
-        (Some("Scheduled Event"), Some("aws.events")) => Ok(Trigger::Reconcile(Hint::Schedule)),
-        (Some("ECR Image Action"), Some("aws.ecr")) => {
-            let e: EcrImageEvent = serde_json::from_value(event.clone())
-                .map_err(|e| format!("malformed ECR Image Action event: {e}"))?;
-            let d = e.detail;
-            if d.repository_name != repository {
-                return Ok(Trigger::Ignore(format!(
-                    "an image action on {}, not on {repository}",
-                    d.repository_name
-                )));
-            }
-            if d.result != "SUCCESS" {
-                return Ok(Trigger::Ignore(format!(
-                    "an ECR {} with result {}",
-                    d.action_type, d.result
-                )));
-            }
-            match (d.action_type.as_str(), d.image_tag) {
-                ("PUSH", Some(pushed)) => Ok(Trigger::Reconcile(Hint::Push {
-                    digest: d.image_digest,
-                    tag: pushed,
-                })),
-                ("PUSH", None) => Ok(Trigger::Ignore("an untagged push moves no tag".to_string())),
-                ("DELETE", Some(deleted)) if deleted == tag => {
-                    Ok(Trigger::Reconcile(Hint::Delete {
-                        digest: d.image_digest,
-                        tag: deleted,
-                    }))
-                }
-                ("DELETE", Some(other)) => Ok(Trigger::Ignore(format!(
-                    "a delete of tag {other}, not of the tracked tag {tag}"
-                ))),
-                // The image pruner's deletes, among others: a delete never deploys anything
-                // (a tag it took away leaves nothing to deploy; the schedule says so).
-                ("DELETE", None) => Ok(Trigger::Ignore(
-                    "a delete by digest deploys nothing".to_string(),
-                )),
-                (other, _) => Ok(Trigger::Ignore(format!(
-                    "an ECR {other} action moves no tag"
-                ))),
-            }
+    let e = match incoming(event)? {
+        Incoming::Schedule => return Ok(Trigger::Reconcile(Hint::Schedule)),
+        Incoming::ImageAction(e) => e,
+    };
+    Ok(match e.detail.change_in(repository) {
+        Ok(RepositoryChange::Pushed {
+            digest,
+            tag: Some(pushed),
+        }) => Trigger::Reconcile(Hint::Push {
+            digest,
+            tag: pushed,
+        }),
+        Ok(RepositoryChange::Pushed { tag: None, .. }) => {
+            Trigger::Ignore("an untagged push moves no tag".to_string())
         }
-        _ => Err(format!(
-            "detail-type {detail_type:?} from source {source:?}: this function takes the \
-             EventBridge \"ECR Image Action\" (aws.ecr) and \"Scheduled Event\" (aws.events) events"
+        Ok(RepositoryChange::Deleted {
+            digest,
+            tag: Some(deleted),
+        }) if deleted == tag => Trigger::Reconcile(Hint::Delete {
+            digest,
+            tag: deleted,
+        }),
+        Ok(RepositoryChange::Deleted {
+            tag: Some(other), ..
+        }) => Trigger::Ignore(format!(
+            "a delete of tag {other}, not of the tracked tag {tag}"
         )),
-    }
+        // The image pruner's deletes, among others: a delete never deploys anything
+        // (a tag it took away leaves nothing to deploy; the schedule says so).
+        Ok(RepositoryChange::Deleted { tag: None, .. }) => {
+            Trigger::Ignore("a delete by digest deploys nothing".to_string())
+        }
+        Err(why) => Trigger::Ignore(why),
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use crate::capacity::valid_ecs_name as valid_cluster_name;
+use operator_common::image::ImageRef;
 use operator_common::properties::{Properties, PropertyError, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -118,12 +119,8 @@ impl ServiceSpec {
             }
         }
         let repository_uri = p.string("RepositoryUri")?;
-        if repository_uri.contains('@')
-            || repository_uri
-                .rsplit('/')
-                .next()
-                .is_some_and(|last| last.contains(':'))
-        {
+        let image = ImageRef::parse(&repository_uri);
+        if !image.is_ok_and(|i| i.tag.is_none() && i.digest.is_none()) {
             return Err(PropertyError::invalid(
                 "RepositoryUri",
                 format!("{repository_uri:?}"),
@@ -353,6 +350,8 @@ pub(crate) mod tests {
                 "WaitForSteadyState",
             ),
             (json!({"RepositoryUri": "repo:latest"}), "RepositoryUri"),
+            (json!({"RepositoryUri": "repo@sha256:1"}), "RepositoryUri"),
+            (json!({"RepositoryUri": "host.example/"}), "RepositoryUri"),
             (json!({"ImageTag": "a:b"}), "ImageTag"),
             (json!({"ServiceName": "web/1"}), "ServiceName"),
             (json!({"ClusterName": ""}), "ClusterName"),
