@@ -10,7 +10,7 @@ if ! { [ -x "$deny" ] && [ "$("$deny" --version)" = "cargo-deny $version" ]; }; 
   echo "installing cargo-deny $version into .tools"
   cargo install --quiet --locked --root .tools "cargo-deny@$version"
 fi
-if timeout 120 "$deny" fetch db >/dev/null 2>&1; then
+if timeout 60 "$deny" fetch db >/dev/null 2>&1; then
   "$deny" --locked check --show-stats
 else
   echo "cargo deny: the advisory database (github.com/RustSec/advisory-db) cannot be fetched here:" \
