@@ -55,10 +55,13 @@ demo: tools
 
 FUNCTIONS := provisioner redeployer image-pruner autoscaler
 
+# Each function's main path cold and warm (median of BENCH_RUNS), beside a Python boto3 function
+# making the same calls (tests/bench/python/) on the same local AWS; README "Benchmarks".
+BENCH_RUNS ?= 7
 bench: tools
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f) --bin $(f))
-	$(CARGO) build --workspace --bins
-	@for f in $(FUNCTIONS); do target/debug/bench $$f target/release/$$f || exit 1; done
+	$(CARGO) build -p local-harness --bin bench
+	@for f in $(FUNCTIONS); do target/debug/bench $$f target/release/$$f $(BENCH_RUNS) || exit 1; done
 
 sam-build: tools-sam
 	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam build

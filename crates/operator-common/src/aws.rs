@@ -1,18 +1,67 @@
-//! AWS SDK configuration, loaded once per execution environment and only when first needed:
-//! loading it reads the system trust store, which would otherwise dominate the cold start.
+//! AWS SDK configuration, loaded once per execution environment and only when first needed,
+//! on the process's one HTTPS client ([`crate::http`]: compiled-in roots, no trust store read),
+//! with explicit timeouts and retries.
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
+
+/// One attempt of one AWS call (connect, send, read the whole answer). A stalled read fails
+/// the attempt and is retried, instead of waiting for the function's own deadline.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// One AWS call, all of its attempts and backoffs included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts per call (the first and two retries), standard retry mode: exponential backoff
+/// with jitter, throttling and transient errors retried.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The timeouts every client of this process gets.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(crate::http::CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The retry policy every client of this process gets.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_max_backoff(MAX_BACKOFF)
+}
 
 /// The shared SDK configuration. Honours the standard environment (`AWS_REGION`,
 /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, credentials), which is how tests and the
 /// local demo point the functions at moto server.
 pub async fn config() -> &'static SdkConfig {
-    CONFIG
-        .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
+    CONFIG.get_or_init(load).await
+}
+
+async fn load() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::http::sdk_client())
+        .timeout_config(timeout_config())
+        .retry_config(retry_config())
+        .load()
         .await
+}
+
+/// Starts loading [`config`] in the background, so that it is ready (or under way) when the
+/// first event arrives: call it at start, before the runtime asks for the first event.
+pub fn prepare() {
+    if CONFIG.initialized() {
+        return;
+    }
+    tokio::spawn(async {
+        config().await;
+    });
 }
 
 /// A client of SDK crate `$sdk` built from `$config` with the [`ApiCallCounter`]:
@@ -75,5 +124,31 @@ where
             )
         }
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_shared_config_carries_the_timeouts_the_retries_and_the_one_http_client() {
+        let config = load().await;
+        let timeouts = config.timeout_config().expect("timeouts are set");
+        assert_eq!(
+            timeouts.connect_timeout(),
+            Some(crate::http::CONNECT_TIMEOUT)
+        );
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert!(ATTEMPT_TIMEOUT * MAX_ATTEMPTS >= OPERATION_TIMEOUT);
+        let retry = config.retry_config().expect("retries are set");
+        assert_eq!(retry.mode(), aws_config::retry::RetryMode::Standard);
+        assert_eq!(retry.max_attempts(), MAX_ATTEMPTS);
+        assert_eq!(retry.max_backoff(), MAX_BACKOFF);
+        assert!(
+            config.http_client().is_some(),
+            "the process's own HTTPS client"
+        );
     }
 }

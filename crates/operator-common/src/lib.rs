@@ -5,6 +5,7 @@ pub mod aws;
 pub mod custom_resource;
 pub mod error;
 pub mod events;
+pub mod http;
 pub mod image;
 pub mod logging;
 pub mod metrics;
