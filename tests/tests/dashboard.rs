@@ -411,3 +411,204 @@ async fn the_dashboard_shows_this_stack_s_metrics_alarms_and_logs() {
     );
     stack.stop().await;
 }
+
+/// A function's real binary behind a local Runtime API, its stdout (where the EMF goes) kept.
+struct Captured {
+    process: local_harness::runtime_api::LambdaProcess,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Captured {
+    async fn start(function: &str, env: &[(String, String)]) -> Captured {
+        use tokio::io::AsyncBufReadExt;
+        let binary = local_harness::stack::build_function(function);
+        let runtime = local_harness::runtime_api::RuntimeApi::start().await;
+        // As LambdaProcess::start runs it, with stdout piped instead of inherited.
+        let mut child = tokio::process::Command::new(&binary)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let sink = stdout.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let process = local_harness::runtime_api::LambdaProcess {
+            child,
+            started: std::time::Instant::now(),
+            runtime,
+        };
+        Captured { process, stdout }
+    }
+
+    async fn invoke(&self, event: Value) -> Value {
+        let answer = self
+            .process
+            .runtime
+            .invoke(event, std::time::Duration::from_secs(120))
+            .await;
+        match answer {
+            Some(Ok(v)) => v,
+            other => panic!("{other:?}; init {:?}", self.process.runtime.init_error()),
+        }
+    }
+
+    /// The EMF documents written so far (lines with `_aws`), once stdout has caught up.
+    async fn emf(&self) -> Vec<Value> {
+        // The line is written before the response is posted; the pipe may lag a little.
+        for _ in 0..50 {
+            let docs: Vec<Value> = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v.get("_aws").is_some())
+                .collect();
+            if !docs.is_empty() {
+                return docs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Vec::new()
+    }
+
+    async fn stop(self) {
+        self.process.stop().await;
+    }
+}
+
+/// The one EMF document `docs` holds: in the operator's namespace, with the Service dimension
+/// the dashboard reads, counting `metric`. Returns its value.
+fn counted(docs: &[Value], metric: Metric, dashboard: &Value, service: &str) -> u64 {
+    assert_eq!(docs.len(), 1, "one document per decision: {docs:?}");
+    let doc = &docs[0];
+    let spec = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(spec["Namespace"], NAMESPACE, "{doc}");
+    assert_eq!(spec["Dimensions"], json!([[SERVICE_DIMENSION]]), "{doc}");
+    assert_eq!(spec["Metrics"][0]["Name"], metric.name(), "{doc}");
+    assert_eq!(doc[SERVICE_DIMENSION], service, "{doc}");
+    // A widget of the dashboard reads exactly this metric (or, for the custom-resource
+    // failures, the alarm does: see the test above).
+    if metric != Metric::CustomResourceFailures {
+        let read = widgets(dashboard)
+            .iter()
+            .filter(|w| w["type"] == "metric")
+            .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().iter())
+            .map(metric_row)
+            .any(|(ns, name, dims)| {
+                ns == NAMESPACE
+                    && name == metric.name()
+                    && dims == self::dims(&[(SERVICE_DIMENSION, service)])
+            });
+        assert!(read, "no widget reads {}", metric.name());
+    }
+    doc[metric.name()].as_u64().expect("a count")
+}
+
+#[tokio::test]
+async fn each_function_emits_the_emf_its_dashboard_widgets_read() {
+    use local_harness::scenarios::{autoscaler, image_pruner, redeployer};
+    let w = World::new().await;
+    let app = w.name("emf");
+    let (stack, d) = deploy(&w, &app).await;
+    let dashboard = body(&stack);
+
+    // The redeployer: a push of the tracked tag rolls the service onto it.
+    let env = stack.function_env("RedeployerFunction").unwrap();
+    let f = Captured::start("redeployer", &env).await;
+    let digest = w.push_image(&app, "latest", 4242).await;
+    let r = f
+        .invoke(redeployer::ecr_event("PUSH", &app, Some("latest"), &digest))
+        .await;
+    assert_eq!(r["decision"], "deployed", "{r}");
+    assert_eq!(
+        counted(&f.emf().await, Metric::Deploys, &dashboard, &d.service),
+        1
+    );
+    f.stop().await;
+
+    // The image pruner: 12 more images than it keeps.
+    w.push_images(&app, "build-", 1..13, 4).await;
+    let env = stack.function_env("ImagePrunerFunction").unwrap();
+    let f = Captured::start("image-pruner", &env).await;
+    let r = f.invoke(image_pruner::schedule_event()).await;
+    let deleted = r["deleted"].as_u64().unwrap();
+    assert!(deleted > 0, "{r}");
+    assert_eq!(
+        counted(
+            &f.emf().await,
+            Metric::ImagesDeleted,
+            &dashboard,
+            &d.service
+        ),
+        deleted
+    );
+    f.stop().await;
+
+    // The autoscaler: the CPU alarm in ALARM scales the service out.
+    let stand_in = autoscaler::StandIn::start(&w.endpoint, &d.cluster, &d.service).await;
+    stand_in.set(
+        &autoscaler::alarm_name(&d.service, "cpu-high"),
+        true,
+        &[91.0, 93.5],
+    );
+    let mut env = stack.function_env("AutoscalerFunction").unwrap();
+    env.extend(stand_in.env());
+    // The deployment of a moment ago counts as a change of the count.
+    env.push(("SCALE_OUT_COOLDOWN_SECONDS".into(), "0".into()));
+    let f = Captured::start("autoscaler", &env).await;
+    let r = f
+        .invoke(autoscaler::event("cpu-high-alarm", &d.cluster, &d.service))
+        .await;
+    assert_eq!(r["decision"]["outcome"], "scaled", "{r}");
+    assert_eq!(
+        counted(&f.emf().await, Metric::ScaleOuts, &dashboard, &d.service),
+        1
+    );
+    f.stop().await;
+
+    // The provisioner: a request it must refuse is answered FAILED, and counted.
+    let home = std::env::temp_dir().join(format!("skyhigh-emf-home-{}", w.id));
+    std::fs::create_dir_all(&home).unwrap();
+    let mut env = moto::process_env(&w.endpoint, &home);
+    env.push((
+        SERVICE_ENV.into(),
+        d.function_services["ProvisionerFunction"].clone(),
+    ));
+    let f = Captured::start("provisioner", &env).await;
+    let pending = w.cfn.request(
+        "Create",
+        "Custom::Repository",
+        "Repository",
+        &json!({"RepositoryName": "Not A Valid Name", "KeepImages": "-1"}),
+        None,
+        None,
+    );
+    let r = f.invoke(pending.event.clone()).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(
+        counted(
+            &f.emf().await,
+            Metric::CustomResourceFailures,
+            &dashboard,
+            &d.service
+        ),
+        1
+    );
+    f.stop().await;
+    stack.stop().await;
+}

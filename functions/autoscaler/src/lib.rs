@@ -57,6 +57,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The operator's metric this outcome counts (operator-common's metrics.rs): a scaling,
+    /// a refusal (an alarm change that asked for one and got none: cooldown, bounds, a
+    /// deployment in progress), or a rejected event.
+    pub fn metric(&self) -> Option<operator_common::metrics::Metric> {
+        use operator_common::metrics::Metric;
+        let from_alarm = matches!(
+            self.trigger,
+            TriggerKind::AlarmAction | TriggerKind::EventBridge
+        );
+        match (self.outcome, self.from, self.to) {
+            (OutcomeKind::Scaled, Some(from), Some(to)) if to > from => Some(Metric::ScaleOuts),
+            (OutcomeKind::Scaled, Some(from), Some(to)) if to < from => Some(Metric::ScaleIns),
+            (OutcomeKind::Unchanged, _, _) if from_alarm => Some(Metric::Refusals),
+            (OutcomeKind::Rejected, _, _) => Some(Metric::RejectedEvents),
+            _ => None,
+        }
+    }
+
     fn log(&self) {
         tracing::info!(
             outcome = ?self.outcome,
@@ -162,4 +180,47 @@ pub async fn reconcile(
         }
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use operator_common::metrics::Metric;
+
+    fn outcome(outcome: OutcomeKind, trigger: TriggerKind, from_to: Option<(i32, i32)>) -> Outcome {
+        Outcome {
+            outcome,
+            trigger,
+            hint: None,
+            alarm: None,
+            from: from_to.map(|(f, _)| f),
+            to: from_to.map(|(_, t)| t),
+            why: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_outcome_counts_as_its_decision() {
+        use OutcomeKind::*;
+        use TriggerKind::*;
+        let cases = [
+            (Scaled, Schedule, Some((2, 3)), Some(Metric::ScaleOuts)),
+            (Scaled, AlarmAction, Some((3, 2)), Some(Metric::ScaleIns)),
+            (Unchanged, AlarmAction, None, Some(Metric::Refusals)),
+            (Unchanged, EventBridge, None, Some(Metric::Refusals)),
+            // The schedule finding nothing to do is no refusal.
+            (Unchanged, Schedule, None, None),
+            (Rejected, Unknown, None, Some(Metric::RejectedEvents)),
+            (Skipped, AlarmAction, None, None),
+            (DryRun, AlarmAction, Some((2, 3)), None),
+            (Finished, Schedule, None, None),
+        ];
+        for (kind, trigger, from_to, want) in cases {
+            assert_eq!(
+                outcome(kind, trigger, from_to).metric(),
+                want,
+                "{kind:?} {trigger:?} {from_to:?}"
+            );
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! The `provisioner` Lambda function: answers every CloudFormation custom-resource request it
 //! is given.
 
-use operator_common::custom_resource::ResponseSender;
 use operator_common::custom_resource::{answer_by, handle_invocation, InvocationError};
+use operator_common::custom_resource::{ResponseSender, Status};
+use operator_common::metrics::Metric;
 use operator_common::runner::Invocation;
 use provisioner::clients::{Clients, Env};
 use provisioner::service::EcsRolloutWatcher;
@@ -21,7 +22,12 @@ async fn invocation(invocation: Invocation<(), Clients>) -> Result<Value, Invoca
     let response = handle_invocation(invocation.payload, deadline, &sender, move |request| {
         provisioner::handle(request, env)
     })
-    .await?;
+    .await
+    // No answer reached CloudFormation: a failure of the resource too.
+    .inspect_err(|_| operator_common::metrics::record(Metric::CustomResourceFailures, 1))?;
+    if response.status == Status::Failed {
+        operator_common::metrics::record(Metric::CustomResourceFailures, 1);
+    }
     Ok(json!({
         "Status": response.status,
         "PhysicalResourceId": response.physical_resource_id,

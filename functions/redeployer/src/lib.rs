@@ -61,6 +61,18 @@ pub struct Outcome {
     pub reused: Option<bool>,
 }
 
+impl Decision {
+    /// The operator's metric this decision counts (operator-common's metrics.rs).
+    pub fn metric(self) -> Option<operator_common::metrics::Metric> {
+        use operator_common::metrics::Metric;
+        match self {
+            Decision::Deployed => Some(Metric::Deploys),
+            Decision::Rejected => Some(Metric::RejectedEvents),
+            Decision::Ignored | Decision::Nothing | Decision::Planned => None,
+        }
+    }
+}
+
 impl Outcome {
     fn of(decision: Decision, why: String) -> Outcome {
         Outcome {
@@ -174,4 +186,19 @@ pub async fn reconcile(
     );
     outcome.task_definition = Some(revision);
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use operator_common::metrics::Metric;
+
+    #[test]
+    fn a_deploy_and_a_rejected_event_are_counted() {
+        assert_eq!(Decision::Deployed.metric(), Some(Metric::Deploys));
+        assert_eq!(Decision::Rejected.metric(), Some(Metric::RejectedEvents));
+        for quiet in [Decision::Ignored, Decision::Nothing, Decision::Planned] {
+            assert_eq!(quiet.metric(), None, "{quiet:?}");
+        }
+    }
 }

@@ -7,6 +7,9 @@ use redeployer::{handle, settings::Settings, Clients, Decision, Outcome};
 async fn invocation(invocation: Invocation<Settings, Clients>) -> Result<Outcome, RedeployError> {
     let event = &invocation.payload;
     let outcome = handle(event, invocation.settings, || invocation.clients()).await?;
+    if let Some(metric) = outcome.decision.metric() {
+        operator_common::metrics::record(metric, 1);
+    }
     if outcome.decision == Decision::Rejected {
         // Logged once here, answered successfully: Lambda must not retry what will never parse.
         let mut shown = event.to_string();
