@@ -97,6 +97,33 @@ pub struct AlarmChange {
     pub comparison: Option<Direction>,
 }
 
+/// A `T` read only from a JSON object. Serde's derive also reads a struct from an array (its
+/// fields in declaration order), so `"alarmData": ["name", {"value": "ALARM"}, …]` would pass
+/// for an alarm; CloudWatch and EventBridge only ever send objects.
+struct Object<T>(T);
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::deserialize(d)?;
+        serde_json::from_value(Value::Object(map))
+            .map(Object)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: Default> Default for Object<T> {
+    fn default() -> Self {
+        Object(T::default())
+    }
+}
+
+impl<T> std::ops::Deref for Object<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DirectPayload {
@@ -104,7 +131,7 @@ struct DirectPayload {
     source: Option<String>,
     #[serde(default)]
     alarm_arn: Option<String>,
-    alarm_data: AlarmData,
+    alarm_data: Object<AlarmData>,
 }
 
 #[derive(Deserialize)]
@@ -115,18 +142,18 @@ struct EventBridgePayload {
     source: Option<String>,
     #[serde(default)]
     resources: Vec<String>,
-    detail: AlarmData,
+    detail: Object<AlarmData>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AlarmData {
     alarm_name: String,
-    state: State,
+    state: Object<State>,
     #[serde(default)]
-    previous_state: Option<State>,
+    previous_state: Option<Object<State>>,
     #[serde(default)]
-    configuration: Configuration,
+    configuration: Object<Configuration>,
 }
 
 #[derive(Deserialize)]
@@ -146,7 +173,7 @@ struct State {
 #[serde(rename_all = "camelCase")]
 struct Configuration {
     #[serde(default)]
-    metrics: Vec<MetricDefinition>,
+    metrics: Vec<Object<MetricDefinition>>,
     #[serde(default)]
     comparison_operator: Option<String>,
 }
@@ -155,7 +182,7 @@ struct Configuration {
 #[serde(rename_all = "camelCase")]
 struct MetricDefinition {
     #[serde(default)]
-    metric_stat: Option<MetricStat>,
+    metric_stat: Option<Object<MetricStat>>,
     #[serde(default)]
     return_data: Option<bool>,
 }
@@ -163,7 +190,7 @@ struct MetricDefinition {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MetricStat {
-    metric: Metric,
+    metric: Object<Metric>,
 }
 
 #[derive(Deserialize)]
@@ -240,13 +267,13 @@ pub fn parse(event: &Value) -> Result<AlarmChange, Malformed> {
         (
             PayloadForm::EventBridge,
             p.resources.into_iter().next(),
-            p.detail,
+            p.detail.0,
         )
     } else if object.contains_key("alarmData") {
         let p: DirectPayload = serde_json::from_value(event.clone())
             .map_err(|e| malformed(format!("alarm action payload: {e}")))?;
         check_source(p.source.as_deref())?;
-        (PayloadForm::AlarmAction, p.alarm_arn, p.alarm_data)
+        (PayloadForm::AlarmAction, p.alarm_arn, p.alarm_data.0)
     } else {
         return Err(malformed(
             "neither a CloudWatch alarm action payload (no alarmData) nor an EventBridge \
@@ -270,6 +297,7 @@ pub fn parse(event: &Value) -> Result<AlarmChange, Malformed> {
         .configuration
         .metrics
         .iter()
+        .map(|m| &m.0)
         .filter(|m| m.return_data != Some(false))
         .collect();
     let metric = match returned.as_slice() {
@@ -299,7 +327,7 @@ pub fn parse(event: &Value) -> Result<AlarmChange, Malformed> {
         alarm_arn: arn,
         state,
         previous_state,
-        state_timestamp: data.state.timestamp,
+        state_timestamp: data.state.0.timestamp,
         metric,
         value,
         threshold: reason.threshold.filter(|t| t.is_finite()),
@@ -318,6 +346,35 @@ mod tests {
             .join(name);
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn a_struct_sent_as_an_array_is_malformed() {
+        // Found by the parser fuzzing (tests/fuzz_events.rs): serde's derive reads a struct
+        // from an array of its fields in order.
+        let direct = event_file("cpu-high-alarm.json");
+        let data = &direct["alarmData"];
+        let positional = json!([
+            data["alarmName"],
+            data["state"],
+            data["previousState"],
+            data["configuration"]
+        ]);
+        let mut e = direct.clone();
+        e["alarmData"] = positional.clone();
+        assert!(parse(&e).is_err(), "alarmData as an array");
+        let mut bridge = event_file("cpu-high-alarm-eventbridge.json");
+        bridge["detail"] = positional;
+        assert!(parse(&bridge).is_err(), "detail as an array");
+        let mut state = direct.clone();
+        state["alarmData"]["state"] = json!(["ALARM"]);
+        assert!(parse(&state).is_err(), "state as an array");
+        let mut metric = direct.clone();
+        let m = &data["configuration"]["metrics"][0]["metricStat"]["metric"];
+        metric["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"] =
+            json!([m["namespace"], m["name"], m["dimensions"]]);
+        assert!(parse(&metric).is_err(), "metric as an array");
+        assert!(parse(&direct).is_ok());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 #[path = "../../../crates/operator-common/tests/support/fuzz.rs"]
 mod fuzz;
 
-use fuzz::{events, mutated, samples, Trap};
+use fuzz::{events, mutated, samples, single_mutations, Trap};
 use operator_common::custom_resource::{
     answer_by, handle_invocation, Request, RequestKind, ResponseSender,
 };
@@ -148,61 +148,62 @@ fn every_request_is_answered_once_and_one_not_for_this_stack_calls_nothing() {
         failure_persistence: None,
         ..ProptestConfig::default()
     });
-    runner
-        .run(&events(cases), |event| {
-            let event = to_sink(event, &sink);
-            let parsed = Request::parse(event.clone());
-            let (calls, connections, answers) = (
-                operator_common::aws::api_calls(),
-                trap.connections(),
-                sink.answers.load(Ordering::SeqCst),
-            );
-            let deadline = SystemTime::now() + Duration::from_secs(30);
-            let env = Arc::new(Env {
-                clients: clients.clone(),
-                rollouts: Box::new(EcsRolloutWatcher::default()),
-                answer_by: answer_by(deadline, &sender),
-                backoff: provisioner::wait::Backoff {
-                    first: Duration::from_millis(10),
-                    max: Duration::from_millis(50),
-                },
-            });
-            let result = rt.block_on(handle_invocation(
-                event.clone(),
-                deadline,
-                &sender,
-                move |request| provisioner::handle(request, env),
-            ));
-            let answered = sink.answers.load(Ordering::SeqCst) - answers;
-            let quiet =
-                operator_common::aws::api_calls() == calls && trap.connections() == connections;
-            match &parsed {
-                Ok(request) => {
-                    prop_assert!(result.is_ok(), "{:?} for {}", result.err(), event);
-                    prop_assert_eq!(answered, 1, "answers to {}", event);
-                    if may_call_aws(request) {
-                        may.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        refused.fetch_add(1, Ordering::SeqCst);
-                        prop_assert!(quiet, "AWS called for {}", event);
-                    }
-                }
-                Err(operator_common::custom_resource::ParseError::PropertiesNotAMap(_)) => {
-                    prop_assert_eq!(answered, 1, "answers to {}", event);
-                    prop_assert!(quiet, "AWS called for {}", event);
+    let check = |event: Value| -> Result<(), TestCaseError> {
+        let event = to_sink(event, &sink);
+        let parsed = Request::parse(event.clone());
+        let (calls, connections, answers) = (
+            operator_common::aws::api_calls(),
+            trap.connections(),
+            sink.answers.load(Ordering::SeqCst),
+        );
+        let deadline = SystemTime::now() + Duration::from_secs(30);
+        let env = Arc::new(Env {
+            clients: clients.clone(),
+            rollouts: Box::new(EcsRolloutWatcher::default()),
+            answer_by: answer_by(deadline, &sender),
+            backoff: provisioner::wait::Backoff {
+                first: Duration::from_millis(10),
+                max: Duration::from_millis(50),
+            },
+        });
+        let result = rt.block_on(handle_invocation(
+            event.clone(),
+            deadline,
+            &sender,
+            move |request| provisioner::handle(request, env),
+        ));
+        let answered = sink.answers.load(Ordering::SeqCst) - answers;
+        let quiet = operator_common::aws::api_calls() == calls && trap.connections() == connections;
+        match &parsed {
+            Ok(request) => {
+                prop_assert!(result.is_ok(), "{:?} for {}", result.err(), event);
+                prop_assert_eq!(answered, 1, "answers to {}", event);
+                if may_call_aws(request) {
+                    may.fetch_add(1, Ordering::SeqCst);
+                } else {
                     refused.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(_) => {
-                    prop_assert!(result.is_err(), "{}", event);
-                    prop_assert_eq!(answered, 0, "nowhere to answer {}", event);
                     prop_assert!(quiet, "AWS called for {}", event);
-                    not_requests.fetch_add(1, Ordering::SeqCst);
                 }
             }
-            prop_assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic for {}", event);
-            Ok(())
-        })
-        .unwrap();
+            Err(operator_common::custom_resource::ParseError::PropertiesNotAMap(_)) => {
+                prop_assert_eq!(answered, 1, "answers to {}", event);
+                prop_assert!(quiet, "AWS called for {}", event);
+                refused.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(_) => {
+                prop_assert!(result.is_err(), "{}", event);
+                prop_assert_eq!(answered, 0, "nowhere to answer {}", event);
+                prop_assert!(quiet, "AWS called for {}", event);
+                not_requests.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        prop_assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic for {}", event);
+        Ok(())
+    };
+    for event in single_mutations(&cases) {
+        check(event).unwrap();
+    }
+    runner.run(&events(cases), check).unwrap();
     let (not_requests, refused, may) = (
         not_requests.into_inner(),
         refused.into_inner(),
@@ -226,6 +227,15 @@ fn no_property_map_panics_a_parser() {
             ))
         })
         .collect();
+    for (_, props) in &properties {
+        for changed in single_mutations(std::slice::from_ref(props)) {
+            if let Value::Object(map) = &changed {
+                for t in provisioner::RESOURCE_TYPES {
+                    let _ = properties_valid(t, map);
+                }
+            }
+        }
+    }
     let strategy = prop::sample::select(properties)
         .prop_flat_map(|(kind, props)| (Just(kind), mutated(props)));
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {

@@ -271,6 +271,57 @@ pub fn mutated(base: Value) -> impl Strategy<Value = Value> {
     )
 }
 
+/// Every sample changed in one place, each way: each field removed, retyped (an object made
+/// the array of its values, which serde's derive reads as the struct's fields in order),
+/// emptied, nulled and made a near miss. Deterministic, so that no single change is left to
+/// chance.
+pub fn single_mutations(samples: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for base in samples {
+        for path in paths(base) {
+            let mut ways = vec![
+                Mutation::Remove,
+                Mutation::Retype,
+                Mutation::Replace(Value::Null),
+                Mutation::Replace(Value::Array(Vec::new())),
+                Mutation::Replace(Value::Object(Map::new())),
+            ];
+            ways.extend((0..7).map(Mutation::NearMiss));
+            // Serde's derive takes an array for a struct, its fields in declaration order:
+            // every order of a small object's values is tried.
+            let mut as_arrays = Vec::new();
+            if let Some(Value::Object(o)) = at(&mut base.clone(), &path) {
+                let values: Vec<Value> = o.values().cloned().collect();
+                if values.len() <= 5 {
+                    permutations(values, &mut Vec::new(), &mut as_arrays);
+                }
+            }
+            ways.extend(as_arrays.into_iter().map(Mutation::Replace));
+            for m in &ways {
+                let mut v = base.clone();
+                apply(&mut v, &path, m);
+                if v != *base {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn permutations(rest: Vec<Value>, prefix: &mut Vec<Value>, out: &mut Vec<Value>) {
+    if rest.is_empty() {
+        out.push(Value::Array(prefix.clone()));
+        return;
+    }
+    for i in 0..rest.len() {
+        let mut others = rest.clone();
+        prefix.push(others.remove(i));
+        permutations(others, prefix, out);
+        prefix.pop();
+    }
+}
+
 /// Any of: arbitrary JSON, arbitrary JSON objects with the events' keys, a mutated sample.
 pub fn events(samples: Vec<Value>) -> impl Strategy<Value = Value> {
     let mutated_sample = prop::sample::select(samples).prop_flat_map(mutated);
