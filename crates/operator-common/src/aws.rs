@@ -45,23 +45,14 @@ pub async fn config() -> &'static SdkConfig {
 }
 
 async fn load() -> SdkConfig {
+    // The HTTPS client and its TLS configuration, built now rather than on the first request.
+    let _ = crate::http::client();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(crate::http::sdk_client())
         .timeout_config(timeout_config())
         .retry_config(retry_config())
         .load()
         .await
-}
-
-/// Starts loading [`config`] in the background, so that it is ready (or under way) when the
-/// first event arrives: call it at start, before the runtime asks for the first event.
-pub fn prepare() {
-    if CONFIG.initialized() {
-        return;
-    }
-    tokio::spawn(async {
-        config().await;
-    });
 }
 
 /// A client of SDK crate `$sdk` built from `$config` with the [`ApiCallCounter`]:

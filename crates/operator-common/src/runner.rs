@@ -1,5 +1,6 @@
 //! The one entry point of every function: logging → settings → Lambda's invocation loop, with
-//! the AWS clients built on first use and each invocation's AWS calls counted (`aws_calls` in
+//! the AWS clients built in the background from the start (ready for the first event) and each
+//! invocation's AWS calls counted (`aws_calls` in
 //! the response). A function keeps only its handler:
 //!
 //! ```ignore
@@ -32,15 +33,21 @@ struct LazyClients<C> {
     build: fn(&SdkConfig) -> C,
 }
 
-impl<S, C> Invocation<S, C> {
-    /// The function's AWS clients, built on first use and kept for the execution environment:
-    /// building them loads the SDK configuration, which reads the trust store (cold-start
-    /// budget), so an event decided without AWS never pays for it.
-    pub async fn clients(&self) -> &'static C {
-        let lazy = self.clients;
-        lazy.cell
-            .get_or_init(|| async { (lazy.build)(crate::aws::config().await) })
+impl<C> LazyClients<C> {
+    async fn get(&self) -> &C {
+        self.cell
+            .get_or_init(|| async { (self.build)(crate::aws::config().await) })
             .await
+    }
+}
+
+impl<S, C> Invocation<S, C> {
+    /// The function's AWS clients, kept for the execution environment. The runner starts
+    /// building them (the SDK configuration, the clients, the one TLS configuration) at start,
+    /// while the runtime asks for the first event; a cold invocation finds them ready or waits
+    /// for that same build (README, "Cold start").
+    pub async fn clients(&self) -> &'static C {
+        self.clients.get().await
     }
 }
 
@@ -68,6 +75,9 @@ where
         cell: OnceCell::new(),
         build: build_clients,
     }));
+    tokio::spawn(async move {
+        clients.get().await;
+    });
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<Value>| async move {

@@ -8,12 +8,18 @@ import os
 import time
 
 import boto3
+import botocore.model
 
 from calls import CALLS, count
 
 ecs = count(boto3.client("ecs"))
 scaling = count(boto3.client("application-autoscaling"))
+# The Rust SDK speaks Smithy RPC v2 CBOR to CloudWatch (and the local stand-in for its alarms
+# answers that); botocore prefers JSON when a service offers both: CBOR first for this client.
+_ORDER = botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS
+botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = ("smithy-rpc-v2-cbor",) + _ORDER
 cloudwatch = count(boto3.client("cloudwatch"))
+botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS = _ORDER
 CLUSTER = os.environ["CLUSTER_NAME"]
 SERVICE = os.environ["SERVICE_NAME"]
 RESOURCE = f"service/{CLUSTER}/{SERVICE}"
@@ -32,15 +38,15 @@ def handler(event, context):
     target = scaling.describe_scalable_targets(
         ServiceNamespace="ecs", ResourceIds=[RESOURCE], ScalableDimension="ecs:service:DesiredCount"
     )["ScalableTargets"][0]
-    alarms = [
+    listed = [
         a
         for page in cloudwatch.get_paginator("describe_alarms").paginate(StateValue="ALARM")
         for a in page["MetricAlarms"]
-        if mine(a) and a.get("ComparisonOperator", "").startswith("Greater")
     ]
+    alarms = [a for a in listed if mine(a) and a.get("ComparisonOperator", "").startswith("Greater")]
     desired = service["desiredCount"]
     if not alarms or desired >= target["MaxCapacity"]:
-        return {"decision": "nothing", "aws_calls": CALLS[0] - before}
+        return {"decision": "nothing", "alarms_in_alarm": len(listed), "aws_calls": CALLS[0] - before}
     scaling.describe_scaling_activities(
         ServiceNamespace="ecs", ResourceId=RESOURCE, ScalableDimension="ecs:service:DesiredCount"
     )

@@ -110,7 +110,10 @@ impl Program {
             .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(match std::env::var_os("FUNCTION_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", self.exe.display()));
@@ -199,6 +202,8 @@ async fn setup(function: &str, w: &World) -> Result<Ready, String> {
                     ("SERVICE_NAME".into(), w.name("web")),
                     ("REPOSITORY_NAME".into(), repository.clone()),
                     ("KEEP_IMAGES".into(), "10".into()),
+                    // moto loses deletions under concurrent BatchDeleteImage calls.
+                    ("DELETE_CALLS_IN_FLIGHT".into(), "1".into()),
                 ],
                 case: Case::Pruner { repository },
             }
@@ -442,7 +447,7 @@ async fn run(function: &str, binary: PathBuf, runs: u32) -> Result<(), String> {
             pc - pw,
             median(p.init.clone()),
             mib(p.peak_rss_kib),
-            "",
+            format!("{}/{}", calls(p.calls_cold), calls(p.calls_warm)),
         );
         println!(
             "  Python cold / Rust cold: {:.0}×   warm: {:.1}×   [aim ≥ 30× cold]",
