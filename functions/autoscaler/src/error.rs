@@ -38,15 +38,8 @@ mod tests {
 
     #[test]
     fn lambda_sees_the_kind_as_the_error_type() {
-        let d = diagnostic(&AutoscalerError::from(AwsError::new(
-            "ecs:UpdateService",
-            "ThrottlingException: Rate exceeded",
-        )));
-        assert_eq!(d.error_type, "AwsCallFailed");
-        assert_eq!(
-            d.error_message,
-            "ecs:UpdateService failed: ThrottlingException: Rate exceeded"
-        );
+        let aws = AutoscalerError::from(AwsError::new("ecs:UpdateService", "timeout"));
+        assert_eq!(diagnostic(&aws).error_type, "AwsCallFailed");
         let d = diagnostic(&AutoscalerError::RecordNotFinished {
             to: 3,
             source: AwsError::new("ecs:TagResource", "timeout"),
