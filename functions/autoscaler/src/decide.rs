@@ -67,7 +67,7 @@ pub struct AlarmView {
 }
 
 impl AlarmView {
-    fn acts(&self) -> bool {
+    pub fn acts(&self) -> bool {
         self.in_alarm && !self.managed && self.actions_enabled
     }
 }

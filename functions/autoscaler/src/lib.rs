@@ -58,20 +58,22 @@ pub struct Outcome {
 
 impl Outcome {
     /// The operator's metric this outcome counts (operator-common's metrics.rs): a scaling,
-    /// a refusal (an alarm change that asked for one and got none: cooldown, bounds, a
-    /// deployment in progress), or a rejected event.
-    pub fn metric(&self) -> Option<operator_common::metrics::Metric> {
+    /// a refusal (`asked`: an alarm of the service in ALARM wanted a scaling, and none was
+    /// made: cooldown, bounds, a deployment in progress), or a rejected event.
+    pub fn metric(&self, asked: bool) -> Option<operator_common::metrics::Metric> {
         use operator_common::metrics::Metric;
-        let from_alarm = matches!(
-            self.trigger,
-            TriggerKind::AlarmAction | TriggerKind::EventBridge
-        );
         match (self.outcome, self.from, self.to) {
             (OutcomeKind::Scaled, Some(from), Some(to)) if to > from => Some(Metric::ScaleOuts),
             (OutcomeKind::Scaled, Some(from), Some(to)) if to < from => Some(Metric::ScaleIns),
-            (OutcomeKind::Unchanged, _, _) if from_alarm => Some(Metric::Refusals),
+            (OutcomeKind::Unchanged, _, _) if asked => Some(Metric::Refusals),
             (OutcomeKind::Rejected, _, _) => Some(Metric::RejectedEvents),
             _ => None,
+        }
+    }
+
+    fn record_metric(&self, asked: bool) {
+        if let Some(metric) = self.metric(asked) {
+            operator_common::metrics::record(metric, 1);
         }
     }
 
@@ -103,7 +105,7 @@ pub fn admit(event: &serde_json::Value, settings: &Settings) -> Admission {
         Err(rejected) => {
             // Once, clearly: a retry cannot fix it, so it is not an error for Lambda to retry.
             tracing::warn!(reason = %rejected, "rejected event");
-            return Admission::Done(Outcome {
+            let o = Outcome {
                 outcome: OutcomeKind::Rejected,
                 trigger: TriggerKind::Unknown,
                 hint: None,
@@ -111,7 +113,9 @@ pub fn admit(event: &serde_json::Value, settings: &Settings) -> Admission {
                 from: None,
                 to: None,
                 why: rejected.to_string(),
-            });
+            };
+            o.record_metric(false);
+            return Admission::Done(o);
         }
     };
     if let Trigger::Alarm(change) = &trigger {
@@ -179,6 +183,7 @@ pub async fn reconcile(
             aws::act(clients, settings, &service.arn, &writes).await?;
         }
     }
+    o.record_metric(observed.alarms.iter().any(|a| a.acts()));
     Ok(o)
 }
 
@@ -203,23 +208,37 @@ mod tests {
     fn each_outcome_counts_as_its_decision() {
         use OutcomeKind::*;
         use TriggerKind::*;
+        // (outcome, trigger, from → to, an alarm in ALARM asked for a scaling, the metric)
         let cases = [
-            (Scaled, Schedule, Some((2, 3)), Some(Metric::ScaleOuts)),
-            (Scaled, AlarmAction, Some((3, 2)), Some(Metric::ScaleIns)),
-            (Unchanged, AlarmAction, None, Some(Metric::Refusals)),
-            (Unchanged, EventBridge, None, Some(Metric::Refusals)),
-            // The schedule finding nothing to do is no refusal.
-            (Unchanged, Schedule, None, None),
-            (Rejected, Unknown, None, Some(Metric::RejectedEvents)),
-            (Skipped, AlarmAction, None, None),
-            (DryRun, AlarmAction, Some((2, 3)), None),
-            (Finished, Schedule, None, None),
+            (
+                Scaled,
+                Schedule,
+                Some((2, 3)),
+                true,
+                Some(Metric::ScaleOuts),
+            ),
+            (
+                Scaled,
+                AlarmAction,
+                Some((3, 2)),
+                true,
+                Some(Metric::ScaleIns),
+            ),
+            (Unchanged, AlarmAction, None, true, Some(Metric::Refusals)),
+            (Unchanged, Schedule, None, true, Some(Metric::Refusals)),
+            // Nothing asked, nothing refused (an alarm back to OK by the time it was read).
+            (Unchanged, EventBridge, None, false, None),
+            (Unchanged, Schedule, None, false, None),
+            (Rejected, Unknown, None, false, Some(Metric::RejectedEvents)),
+            (Skipped, AlarmAction, None, false, None),
+            (DryRun, AlarmAction, Some((2, 3)), true, None),
+            (Finished, Schedule, None, true, None),
         ];
-        for (kind, trigger, from_to, want) in cases {
+        for (kind, trigger, from_to, asked, want) in cases {
             assert_eq!(
-                outcome(kind, trigger, from_to).metric(),
+                outcome(kind, trigger, from_to).metric(asked),
                 want,
-                "{kind:?} {trigger:?} {from_to:?}"
+                "{kind:?} {trigger:?} {from_to:?} {asked}"
             );
         }
     }

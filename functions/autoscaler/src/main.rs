@@ -22,9 +22,6 @@ async fn invocation(invocation: Invocation<Settings, Clients>) -> Result<Value, 
             autoscaler::reconcile(&trigger, invocation.clients().await, settings, now).await?
         }
     };
-    if let Some(metric) = outcome.metric() {
-        operator_common::metrics::record(metric, 1);
-    }
     Ok(json!({ "decision": outcome }))
 }
 
