@@ -6,6 +6,7 @@
 //! span list, which only repeats it, is left out).
 
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Lambda's level names; FATAL, which tracing has not, is ERROR.
 fn level(name: Option<&str>) -> LevelFilter {
@@ -18,24 +19,34 @@ fn level(name: Option<&str>) -> LevelFilter {
 
 /// Installs the subscriber. Call once, first thing in `main` (the runner does).
 pub fn init() {
-    let from_lambda = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
-    let filter = match from_lambda {
-        Some(name) => EnvFilter::default().add_directive(level(Some(&name)).into()),
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = tracing::subscriber::set_global_default(subscriber(json, std::io::stdout));
+}
+
+fn filter() -> EnvFilter {
+    match std::env::var("AWS_LAMBDA_LOG_LEVEL") {
+        Ok(name) => EnvFilter::default().add_directive(level(Some(&name)).into()),
         // RUST_LOG may hold directives (`info,aws_smithy_runtime=debug`).
-        None => EnvFilter::builder()
+        Err(_) => EnvFilter::builder()
             .with_default_directive(LevelFilter::INFO.into())
             .from_env_lossy(),
-    };
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    }
+}
+
+fn subscriber<W>(json: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let lines = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
+        .with_writer(writer)
         .with_target(false)
         .without_time(); // Lambda stamps every line itself
-    let _ = if json {
-        lines.json().with_span_list(false).try_init()
+    if json {
+        Box::new(lines.json().with_span_list(false).finish())
     } else {
-        lines.try_init()
-    };
+        Box::new(lines.finish())
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +60,40 @@ mod tests {
         assert_eq!(level(Some("FATAL")), LevelFilter::ERROR);
         assert_eq!(level(Some("loud")), LevelFilter::INFO);
         assert_eq!(level(None), LevelFilter::INFO);
+    }
+
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_json_line_written_in_an_invocation_carries_its_request_id() {
+        let out = Lines::default();
+        let sink = out.clone();
+        let subscriber = subscriber(true, move || sink.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            // The span lambda_runtime opens around each invocation.
+            let _in = tracing::info_span!("Lambda runtime invoke", requestId = "r-1").entered();
+            tracing::info!(decision = "nothing", "reconciled");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["span"]["requestId"], "r-1", "{line}");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["fields"]["message"], "reconciled");
+        assert_eq!(line["fields"]["decision"], "nothing");
+        assert!(
+            line.get("spans").is_none(),
+            "the span list only repeats it: {line}"
+        );
     }
 }
