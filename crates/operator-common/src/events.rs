@@ -37,6 +37,11 @@ pub fn incoming(event: &Value) -> Result<Incoming, String> {
     let field = |name| event.get(name).and_then(Value::as_str);
     match (field("detail-type"), field("source")) {
         (Some("Scheduled Event"), Some("aws.events")) => Ok(Incoming::Schedule),
+        // serde's derive also reads a struct from an array of its fields in order: a `detail`
+        // that is not an object is malformed, whatever it holds.
+        (Some("ECR Image Action"), Some("aws.ecr")) if !event["detail"].is_object() => {
+            Err("malformed ECR Image Action event: detail is not an object".to_string())
+        }
         (Some("ECR Image Action"), Some("aws.ecr")) => serde_json::from_value(event.clone())
             .map(|e| Incoming::ImageAction(Box::new(e)))
             .map_err(|e| format!("malformed ECR Image Action event: {e}")),
@@ -152,6 +157,11 @@ mod tests {
                 "malformed",
             ),
             (serde_json::json!("a string"), "None"),
+            (
+                serde_json::json!({"detail-type": "ECR Image Action", "source": "aws.ecr",
+                    "detail": ["SUCCESS", "sky", "sha256:1", "PUSH", "v1"]}),
+                "not an object",
+            ),
         ] {
             let e = incoming(&event).unwrap_err();
             assert!(e.contains(why), "{e}");
