@@ -62,6 +62,7 @@ bench: tools
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f) --bin $(f))
 	$(CARGO) build -p local-harness --bin bench
 	@for f in $(FUNCTIONS); do target/debug/bench $$f target/release/$$f $(BENCH_RUNS) || exit 1; done
+	$(CARGO) run --release -q -p image-pruner --example scale
 
 sam-build: tools-sam
 	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV_SAM)/bin/sam build

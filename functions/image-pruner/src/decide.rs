@@ -4,7 +4,7 @@
 
 use crate::settings::PrunerSettings;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Manifest media types, as ECR reports them (`imageManifestMediaType`).
 pub mod media {
@@ -31,36 +31,26 @@ pub mod media {
     ];
 }
 
-/// One image of the repository, as DescribeImages reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Image {
-    pub digest: String,
-    pub tags: Vec<String>,
-    /// Milliseconds since the Unix epoch. Unknown push times are read as `i64::MAX` (newest),
-    /// which errs on the side of keeping.
-    pub pushed_at: i64,
-    /// `imageManifestMediaType`; None when ECR did not say.
-    pub manifest_media_type: Option<String>,
-    /// `artifactMediaType` (the config's or the artifact's type); None when ECR did not say.
-    pub artifact_media_type: Option<String>,
-    /// `subjectManifestDigest`: ECR names the subject of a referrer itself when it knows it.
-    pub subject: Option<String>,
+/// What the media types say about a manifest: all the decision needs of them (ECR's strings
+/// are not kept: 100,000 images must fit in the function's memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// A multi-architecture index (OCI image index or Docker manifest list).
+    pub index: bool,
+    /// May carry a `subject` (an OCI referrer: signature, SBOM, attestation).
+    pub may_be_referrer: bool,
 }
 
-impl Image {
-    /// A multi-architecture index (OCI image index or Docker manifest list).
-    pub fn is_index(&self) -> bool {
-        matches!(
-            self.manifest_media_type.as_deref(),
-            Some(media::OCI_INDEX | media::DOCKER_MANIFEST_LIST)
-        )
-    }
-
-    /// Whether the manifest may carry a `subject` (an OCI referrer: signature, SBOM,
-    /// attestation). Docker schema manifests cannot; an OCI manifest whose config is a runnable
+impl Kind {
+    /// From `imageManifestMediaType` and `artifactMediaType` (None: ECR did not say). Docker
+    /// schema manifests cannot be referrers; an OCI manifest whose config is a runnable
     /// image's is an image, not an artifact. Unknown types may: that errs on the side of keeping.
-    pub fn may_be_referrer(&self) -> bool {
-        match self.manifest_media_type.as_deref() {
+    pub fn of(manifest_media_type: Option<&str>, artifact_media_type: Option<&str>) -> Kind {
+        let index = matches!(
+            manifest_media_type,
+            Some(media::OCI_INDEX | media::DOCKER_MANIFEST_LIST)
+        );
+        let may_be_referrer = match manifest_media_type {
             Some(
                 media::DOCKER_MANIFEST
                 | media::DOCKER_MANIFEST_V1
@@ -68,11 +58,56 @@ impl Image {
                 | media::DOCKER_MANIFEST_LIST,
             ) => false,
             Some(media::OCI_MANIFEST) => !matches!(
-                self.artifact_media_type.as_deref(),
+                artifact_media_type,
                 Some(media::OCI_IMAGE_CONFIG | media::DOCKER_IMAGE_CONFIG)
             ),
             _ => true,
+        };
+        Kind {
+            index,
+            may_be_referrer,
         }
+    }
+
+    /// Two listings of one digest: whatever either says it may be (order-independent).
+    fn merge(self, other: Kind) -> Kind {
+        Kind {
+            index: self.index || other.index,
+            may_be_referrer: self.may_be_referrer || other.may_be_referrer,
+        }
+    }
+}
+
+impl Default for Kind {
+    /// Unknown media types.
+    fn default() -> Self {
+        Kind::of(None, None)
+    }
+}
+
+/// One image of the repository: only what the decision needs of DescribeImages' record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Image {
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// Milliseconds since the Unix epoch. Unknown push times are read as `i64::MAX` (newest),
+    /// which errs on the side of keeping.
+    pub pushed_at: i64,
+    /// From `imageManifestMediaType` and `artifactMediaType`.
+    pub kind: Kind,
+    /// `subjectManifestDigest`: ECR names the subject of a referrer itself when it knows it.
+    pub subject: Option<String>,
+}
+
+impl Image {
+    /// A multi-architecture index (OCI image index or Docker manifest list).
+    pub fn is_index(&self) -> bool {
+        self.kind.index
+    }
+
+    /// Whether the manifest may carry a `subject` (see [`Kind::of`]).
+    pub fn may_be_referrer(&self) -> bool {
+        self.kind.may_be_referrer
     }
 }
 
@@ -243,37 +278,30 @@ impl Plan {
     }
 }
 
-/// One image per digest: ECR lists each digest once, but the decision must not depend on that
-/// (nor on input order), so duplicates are merged: tags united, the latest push time kept,
-/// the first known media types and subject kept.
-fn merge_by_digest(mut images: Vec<Image>) -> Vec<Image> {
+/// One image per digest, sorted by digest, in place: ECR lists each digest once, but the
+/// decision must not depend on that (nor on input order), so duplicates are merged: tags
+/// united, the latest push time kept, the kinds united, the smallest subject kept.
+pub fn merge_by_digest(images: &mut Vec<Image>) {
     images.sort_unstable_by(|a, b| a.digest.cmp(&b.digest));
-    let mut merged: Vec<Image> = Vec::with_capacity(images.len());
-    for image in images {
-        match merged.last_mut() {
-            Some(last) if last.digest == image.digest => {
-                last.tags.extend(image.tags);
-                last.pushed_at = last.pushed_at.max(image.pushed_at);
-                // Merged fields take the smallest value seen: independent of input order.
-                for (mine, theirs) in [
-                    (&mut last.manifest_media_type, image.manifest_media_type),
-                    (&mut last.artifact_media_type, image.artifact_media_type),
-                    (&mut last.subject, image.subject),
-                ] {
-                    *mine = match (mine.take(), theirs) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                }
-            }
-            _ => merged.push(image),
+    images.dedup_by(|later, kept| {
+        if later.digest != kept.digest {
+            return false;
+        }
+        kept.tags.append(&mut later.tags);
+        kept.pushed_at = kept.pushed_at.max(later.pushed_at);
+        kept.kind = kept.kind.merge(later.kind);
+        kept.subject = match (kept.subject.take(), later.subject.take()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        true
+    });
+    for image in images.iter_mut() {
+        if image.tags.len() > 1 {
+            image.tags.sort_unstable();
+            image.tags.dedup();
         }
     }
-    for image in &mut merged {
-        image.tags.sort_unstable();
-        image.tags.dedup();
-    }
-    merged
 }
 
 /// An image that only carries attachment tags (`sha256-<hex>.sig`…) is a signature or an
@@ -282,26 +310,16 @@ fn is_attachment(image: &Image) -> bool {
     !image.tags.is_empty() && image.tags.iter().all(|t| attached_to(t).is_some())
 }
 
-/// The first five rules (in use, rollback, newest, protected, recent untagged) over merged
-/// images.
+/// The first five rules (in use, rollback, newest, protected, recent untagged) over images as
+/// [`merge_by_digest`] leaves them.
 fn base_reasons(
     images: &[Image],
     in_use: &InUse,
     policy: &Policy,
     now_millis: i64,
 ) -> Vec<Option<KeepReason>> {
-    let mut reasons: Vec<Option<KeepReason>> = vec![None; images.len()];
-    let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, image) in images.iter().enumerate() {
-        for tag in &image.tags {
-            by_tag.entry(tag.as_str()).or_default().push(i);
-        }
-    }
     // The first reason found wins: they are applied in KeepReason's order.
-    fn mark(reasons: &mut [Option<KeepReason>], i: usize, reason: KeepReason) {
-        reasons[i].get_or_insert(reason);
-    }
-
+    let mut reasons: Vec<Option<KeepReason>> = vec![None; images.len()];
     for (refs, reason) in [
         (&in_use.running, KeepReason::InUse),
         (&in_use.rollback, KeepReason::Rollback),
@@ -310,33 +328,41 @@ fn base_reasons(
             continue;
         }
         for (i, image) in images.iter().enumerate() {
-            if refs.digests.contains(&image.digest) {
-                mark(&mut reasons, i, reason);
-            }
-        }
-        for tag in &refs.tags {
-            for &i in by_tag.get(tag.as_str()).into_iter().flatten() {
-                mark(&mut reasons, i, reason);
+            if refs.digests.contains(&image.digest)
+                || image.tags.iter().any(|t| refs.tags.contains(t))
+            {
+                reasons[i].get_or_insert(reason);
             }
         }
     }
 
-    let mut tagged: Vec<usize> = (0..images.len())
-        .filter(|&i| !images[i].tags.is_empty() && !is_attachment(&images[i]))
-        .collect();
-    // Newest first; `images` is sorted by digest, so a stable sort breaks ties by digest.
-    tagged.sort_by(|&a, &b| images[b].pushed_at.cmp(&images[a].pushed_at));
-    for &i in tagged.iter().take(policy.keep_images) {
-        mark(&mut reasons, i, KeepReason::Newest);
+    if policy.keep_images > 0 {
+        let mut tagged: Vec<u32> = (0..images.len())
+            .filter(|&i| !images[i].tags.is_empty() && !is_attachment(&images[i]))
+            .map(|i| i as u32)
+            .collect();
+        // Newest first, ties broken by digest (`images` is sorted by digest): a total order,
+        // so selecting the first `keep_images` needs no full sort.
+        let newest_first = |&a: &u32, &b: &u32| {
+            let pushed = |i: u32| images[i as usize].pushed_at;
+            pushed(b).cmp(&pushed(a)).then(a.cmp(&b))
+        };
+        if tagged.len() > policy.keep_images {
+            tagged.select_nth_unstable_by(policy.keep_images, newest_first);
+            tagged.truncate(policy.keep_images);
+        }
+        for i in tagged {
+            reasons[i as usize].get_or_insert(KeepReason::Newest);
+        }
     }
 
     for (i, image) in images.iter().enumerate() {
         if image.tags.iter().any(|t| policy.protected_tags.contains(t)) {
-            mark(&mut reasons, i, KeepReason::Protected);
+            reasons[i].get_or_insert(KeepReason::Protected);
         } else if image.tags.is_empty()
             && now_millis.saturating_sub(image.pushed_at) < policy.untagged_expiry_millis
         {
-            mark(&mut reasons, i, KeepReason::RecentUntagged);
+            reasons[i].get_or_insert(KeepReason::RecentUntagged);
         }
     }
     reasons
@@ -344,33 +370,53 @@ fn base_reasons(
 
 /// The manifests the decision needs read (BatchGetImage), sorted: every index (its children
 /// are kept with it), and every image the first five rules would delete that may be a
-/// referrer and whose subject ECR did not already name.
+/// referrer and whose subject ECR did not already name. Merges `images` in place first
+/// ([`merge_by_digest`]), so that [`decide`] need not copy them.
 pub fn manifests_to_read(
-    images: Vec<Image>,
+    images: &mut Vec<Image>,
     in_use: &InUse,
     policy: &Policy,
     now_millis: i64,
 ) -> Vec<String> {
-    let images = merge_by_digest(images);
-    let reasons = base_reasons(&images, in_use, policy, now_millis);
+    merge_by_digest(images);
+    let reasons = base_reasons(images, in_use, policy, now_millis);
     images
-        .into_iter()
+        .iter()
         .zip(reasons)
         .filter(|(image, reason)| {
             image.is_index()
                 || (reason.is_none() && image.subject.is_none() && image.may_be_referrer())
         })
-        .map(|(image, _)| image.digest)
+        .map(|(image, _)| image.digest.clone())
         .collect()
+}
+
+/// Links between images, by position in the merged listing: `(from, to)` sorted by `from`.
+/// Keeping `from` keeps `to`.
+struct Links {
+    /// Index → its manifests, and subject → its referrers.
+    all: Vec<(u32, u32)>,
+    /// Index → its manifests only.
+    children: Vec<(u32, u32)>,
+}
+
+impl Links {
+    fn from(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let start = self.all.partition_point(|&(f, _)| (f as usize) < i);
+        self.all[start..]
+            .iter()
+            .take_while(move |&&(f, _)| f as usize == i)
+            .map(|&(_, t)| t as usize)
+    }
 }
 
 /// Keeps everything reachable from a kept image: the manifests of a kept index
 /// (`PlatformOfKept`, also when it is a referrer too) and the referrers of a kept image.
-fn close(reasons: &mut [Option<KeepReason>], children: &[Vec<usize>], referrers: &[Vec<usize>]) {
+fn close(reasons: &mut [Option<KeepReason>], links: &Links) {
     let mut reached: Vec<bool> = reasons.iter().map(Option::is_some).collect();
     let mut queue: Vec<usize> = (0..reasons.len()).filter(|&i| reached[i]).collect();
     while let Some(i) = queue.pop() {
-        for &next in children[i].iter().chain(&referrers[i]) {
+        for next in links.from(i) {
             if !reached[next] {
                 reached[next] = true;
                 queue.push(next);
@@ -382,11 +428,9 @@ fn close(reasons: &mut [Option<KeepReason>], children: &[Vec<usize>], referrers:
             reasons[i] = Some(KeepReason::Referrer);
         }
     }
-    for i in 0..reasons.len() {
-        for &c in &children[i] {
-            if reached[i] && reasons[c] == Some(KeepReason::Referrer) {
-                reasons[c] = Some(KeepReason::PlatformOfKept);
-            }
+    for &(i, c) in &links.children {
+        if reached[i as usize] && reasons[c as usize] == Some(KeepReason::Referrer) {
+            reasons[c as usize] = Some(KeepReason::PlatformOfKept);
         }
     }
 }
@@ -401,71 +445,96 @@ fn close(reasons: &mut [Option<KeepReason>], children: &[Vec<usize>], referrers:
 /// referrers of a kept image (by `subject`, from ECR or from `manifests`, or by cosign's tag
 /// scheme). An image that may be a referrer and whose manifest is not in `manifests` is kept.
 /// Everything else is deleted.
+///
+/// Memory beyond `images` themselves: a few bytes per image, plus the links found.
 pub fn decide(
-    images: Vec<Image>,
+    mut images: Vec<Image>,
     in_use: &InUse,
     policy: &Policy,
     now_millis: i64,
     manifests: &Manifests,
 ) -> Plan {
-    let images = merge_by_digest(images);
+    merge_by_digest(&mut images);
     let mut reasons = base_reasons(&images, in_use, policy, now_millis);
 
-    // The edges: index → its manifests, subject → its referrers.
-    let index_of: HashMap<&str, usize> = images
-        .iter()
-        .enumerate()
-        .map(|(i, image)| (image.digest.as_str(), i))
-        .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); images.len()];
-    let mut referrers: Vec<Vec<usize>> = vec![Vec::new(); images.len()];
-    for (i, image) in images.iter().enumerate() {
-        let manifest = manifests.get(&image.digest);
-        let subjects = image
-            .subject
-            .iter()
-            .cloned()
-            .chain(manifest.and_then(|m| m.subject.clone()))
-            .chain(image.tags.iter().filter_map(|t| attached_to(t)));
-        for subject in subjects {
-            if let Some(&s) = index_of.get(subject.as_str()) {
-                referrers[s].push(i);
-            }
+    // `images` is sorted by digest: a digest's position is a binary search away.
+    let position = |digest: &str| -> Option<u32> {
+        images
+            .binary_search_by(|i| i.digest.as_str().cmp(digest))
+            .ok()
+            .map(|p| p as u32)
+    };
+    let mut links = Links {
+        all: Vec::new(),
+        children: Vec::new(),
+    };
+    // What the manifests read say: walked once, not looked up for each image.
+    let mut read = vec![false; images.len()];
+    for (digest, m) in manifests {
+        let Some(i) = position(digest) else {
+            continue;
+        };
+        read[i as usize] = true;
+        if let Some(s) = m.subject.as_deref().and_then(position) {
+            links.all.push((s, i));
         }
-        if let Some(m) = manifest {
-            children[i].extend(m.children.iter().filter_map(|c| index_of.get(c.as_str())));
+        for c in m.children.iter().filter_map(|c| position(c)) {
+            links.children.push((i, c));
         }
     }
-    close(&mut reasons, &children, &referrers);
+    for (i, image) in images.iter().enumerate() {
+        let i = i as u32;
+        if let Some(s) = image.subject.as_deref().and_then(position) {
+            links.all.push((s, i));
+        }
+        for tag in &image.tags {
+            if let Some(s) = attached_to(tag).as_deref().and_then(position) {
+                links.all.push((s, i));
+            }
+        }
+    }
+    links.all.extend_from_slice(&links.children);
+    links.all.sort_unstable();
+    links.all.dedup();
+    close(&mut reasons, &links);
     let mut unread = false;
     for (i, image) in images.iter().enumerate() {
-        if reasons[i].is_none()
-            && image.subject.is_none()
-            && image.may_be_referrer()
-            && !manifests.contains_key(&image.digest)
-        {
+        if reasons[i].is_none() && image.subject.is_none() && image.may_be_referrer() && !read[i] {
             reasons[i] = Some(KeepReason::UnreadManifest);
             unread = true;
         }
     }
     if unread {
         // What belongs to an image kept unread is kept too.
-        close(&mut reasons, &children, &referrers);
+        close(&mut reasons, &links);
     }
+    drop(links);
 
     let mut plan = Plan::default();
-    let mut rest = Vec::new();
+    let deleted = reasons.iter().filter(|r| r.is_none()).count();
+    let indexes = images
+        .iter()
+        .zip(&reasons)
+        .filter(|(image, r)| r.is_none() && image.is_index())
+        .count();
+    plan.delete = vec![String::new(); deleted];
+    plan.indexes_first = indexes;
+    let (mut next_index, mut next_rest) = (0, indexes);
     for (image, reason) in images.into_iter().zip(reasons) {
         match reason {
             Some(r) => {
                 plan.keep.insert(image.digest, r);
             }
-            None if image.is_index() => plan.delete.push(image.digest),
-            None => rest.push(image.digest),
+            None if image.is_index() => {
+                plan.delete[next_index] = image.digest;
+                next_index += 1;
+            }
+            None => {
+                plan.delete[next_rest] = image.digest;
+                next_rest += 1;
+            }
         }
     }
-    plan.indexes_first = plan.delete.len();
-    plan.delete.extend(rest);
     plan
 }
 
@@ -481,7 +550,7 @@ mod tests {
             digest: digest.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             pushed_at,
-            manifest_media_type: Some(media::DOCKER_MANIFEST.into()),
+            kind: Kind::of(Some(media::DOCKER_MANIFEST), None),
             ..Image::default()
         }
     }
@@ -635,7 +704,7 @@ mod tests {
                     ),
                     tags,
                     pushed_at: i * 60_000,
-                    manifest_media_type: Some(media::DOCKER_MANIFEST.into()),
+                    kind: Kind::of(Some(media::DOCKER_MANIFEST), None),
                     ..Image::default()
                 }
             })
@@ -668,7 +737,7 @@ mod tests {
 
     fn typed(digest: &str, tags: &[&str], pushed_at: i64, manifest: &str) -> Image {
         Image {
-            manifest_media_type: Some(manifest.into()),
+            kind: Kind::of(Some(manifest), None),
             ..image(digest, tags, pushed_at)
         }
     }
@@ -725,8 +794,7 @@ mod tests {
     #[test]
     fn media_types_say_what_may_be_a_referrer_and_what_is_an_index() {
         let with = |m: Option<&str>, a: Option<&str>| Image {
-            manifest_media_type: m.map(str::to_string),
-            artifact_media_type: a.map(str::to_string),
+            kind: Kind::of(m, a),
             ..Image::default()
         };
         for (m, a, referrer, is_index) in [
@@ -886,7 +954,7 @@ mod tests {
         ];
         let mut p = policy(1);
         p.untagged_expiry_millis = 0;
-        let wanted = manifests_to_read(images.clone(), &InUse::default(), &p, 10 * DAY);
+        let wanted = manifests_to_read(&mut images.clone(), &InUse::default(), &p, 10 * DAY);
         assert_eq!(
             wanted,
             vec!["sha256:u1"],
@@ -911,7 +979,7 @@ mod tests {
         let mut p = policy(2);
         p.untagged_expiry_millis = 0;
         assert_eq!(
-            manifests_to_read(images, &InUse::default(), &p, DAY),
+            manifests_to_read(&mut images.clone(), &InUse::default(), &p, DAY),
             vec!["sha256:c1", "sha256:i1", "sha256:i2"]
         );
     }
@@ -924,7 +992,7 @@ mod tests {
                 digest: format!("sha256:{d:02}"),
                 tags: tags.into_iter().map(|t| format!("t{t}")).collect(),
                 pushed_at: t * 1000,
-                manifest_media_type: Some(media::DOCKER_MANIFEST.into()),
+                kind: Kind::of(Some(media::DOCKER_MANIFEST), None),
                 ..Image::default()
             }
         })
@@ -1096,8 +1164,7 @@ mod tests {
             .prop_map(|(kind, ecr_names_subject, subject, children)| {
                 let (m, a) = KINDS[kind as usize];
                 let probe = Image {
-                    manifest_media_type: m.map(str::to_string),
-                    artifact_media_type: a.map(str::to_string),
+                    kind: Kind::of(m, a),
                     ..Image::default()
                 };
                 Truth {
@@ -1141,8 +1208,7 @@ mod tests {
                         digest: digest(d),
                         tags,
                         pushed_at: t * 1000,
-                        manifest_media_type: m.map(str::to_string),
-                        artifact_media_type: a.map(str::to_string),
+                        kind: Kind::of(m, a),
                         subject: truth
                             .subject
                             .filter(|_| truth.ecr_names_subject)
@@ -1195,7 +1261,7 @@ mod tests {
         now: i64,
         unreadable: &BTreeSet<u8>,
     ) -> Manifests {
-        manifests_to_read(images.to_vec(), in_use, policy, now)
+        manifests_to_read(&mut images.to_vec(), in_use, policy, now)
             .into_iter()
             .filter(|d| !unreadable.iter().any(|u| digest(*u) == *d))
             .filter_map(|d| truth.get(&d).map(|m| (d, m.clone())))

@@ -16,6 +16,10 @@ pub enum PruneError {
         operation: &'static str,
         token: String,
     },
+    /// A container image that may name an image of the repository cannot be read: nothing
+    /// is deleted until a person fixes it.
+    #[error("{0}")]
+    UnreadableReference(String),
 }
 
 impl FunctionError for PruneError {
@@ -23,6 +27,7 @@ impl FunctionError for PruneError {
         match self {
             PruneError::Aws(_) => ErrorKind::AwsCallFailed,
             PruneError::PagingLoop { .. } => ErrorKind::PagingLoop,
+            PruneError::UnreadableReference(_) => ErrorKind::Unusable,
         }
     }
 }
@@ -53,6 +58,7 @@ mod tests {
                 "PagingLoop",
                 "ecs:ListTasks repeated its page token \"t\": stopped",
             ),
+            (PruneError::UnreadableReference("x".into()), "Unusable", "x"),
         ];
         for (e, kind, message) in cases {
             let d = diagnostic(&e);

@@ -9,7 +9,10 @@ pub mod decide;
 pub mod error;
 pub mod event;
 pub mod gate;
+#[cfg(test)]
+mod mock;
 pub mod paging;
+pub mod schedule;
 pub mod settings;
 
 use aws::{Clients, Deletion, DELETE_BATCH};
@@ -65,9 +68,7 @@ pub struct Outcome {
     pub deletion: Deletion,
 }
 
-/// Handles one event. `now_millis` is the time the invocation started (ms since the Unix
-/// epoch): it is the prune's recorded start. `invoked_function_arn` names the partition,
-/// region and account of the repository.
+/// Handles one event with no deadline: see [`handle_until`].
 pub async fn handle(
     event: &Value,
     clients: &Clients,
@@ -75,6 +76,22 @@ pub async fn handle(
     now_millis: i64,
     invoked_function_arn: &str,
 ) -> Result<Outcome> {
+    handle_until(event, clients, s, now_millis, None, invoked_function_arn).await
+}
+
+/// Handles one event. `now_millis` is the time the invocation started (ms since the Unix
+/// epoch): it is the prune's recorded start. `deadline_millis` is the invocation's deadline
+/// (the Lambda context's): the deletions stop in time to answer, and the next run deletes what
+/// is left. `invoked_function_arn` names the partition, region and account of the repository.
+pub async fn handle_until(
+    event: &Value,
+    clients: &Clients,
+    s: &PrunerSettings,
+    now_millis: i64,
+    deadline_millis: Option<i64>,
+    invoked_function_arn: &str,
+) -> Result<Outcome> {
+    let budget = schedule::Budget::from_lambda(deadline_millis, now_millis);
     let mut outcome = Outcome {
         repository: s.repository_name.clone(),
         dry_run: s.dry_run,
@@ -122,7 +139,7 @@ pub async fn handle(
         tracing::info!(%digest, tag = tag.as_deref().unwrap_or(""), "pushed");
     }
 
-    let observed = aws::read(clients, s).await?;
+    let mut observed = aws::read(clients, s).await?;
     outcome.service_found = observed.service_found;
     if !observed.service_found {
         tracing::warn!(
@@ -143,12 +160,8 @@ pub async fn handle(
     );
 
     let policy = Policy::from(s);
-    let wanted = decide::manifests_to_read(
-        observed.images.clone(),
-        &observed.in_use,
-        &policy,
-        now_millis,
-    );
+    let wanted =
+        decide::manifests_to_read(&mut observed.images, &observed.in_use, &policy, now_millis);
     let manifests = if wanted.is_empty() {
         decide::Manifests::new()
     } else {
@@ -182,7 +195,14 @@ pub async fn handle(
             tracing::info!(batch = i + 1, of = batches, digests = ?batch, "dry run: would delete");
         }
     } else if !plan.delete.is_empty() {
-        let result = aws::delete(&clients.ecr, &s.repository_name, &plan.delete_phases()).await;
+        let result = aws::delete(
+            &clients.ecr,
+            &s.repository_name,
+            &plan.delete_phases(),
+            s.delete_calls_in_flight,
+            budget,
+        )
+        .await;
         match result {
             Ok(d) => outcome.deletion = d,
             Err(e) => {
@@ -194,9 +214,16 @@ pub async fn handle(
             tracing::warn!(%failure, "not deleted");
         }
         outcome.counts.deleted = outcome.deletion.deleted + outcome.deletion.not_found;
+        if outcome.deletion.left > 0 {
+            tracing::warn!(
+                left = outcome.deletion.left,
+                "the invocation's time ran out: the next run deletes the rest"
+            );
+        }
     }
 
-    if !s.dry_run {
+    // A run that left deletions undone is not recorded: a push it covered still prunes.
+    if !s.dry_run && outcome.deletion.left == 0 {
         if let Some(arn) = &repository_arn {
             aws::record_run(&clients.ecr, arn, now_millis).await?;
             outcome.recorded_run_started = Some(gate::format_time(now_millis));
@@ -218,9 +245,120 @@ pub async fn handle(
         deleted = c.deleted,
         delete_calls = outcome.deletion.calls.len(),
         failed = outcome.deletion.failures.len(),
+        throttled = outcome.deletion.throttled,
+        left = outcome.deletion.left,
         dry_run = s.dry_run,
         decision_micros = outcome.decision_micros,
         "prune summary"
     );
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecr::operation::batch_delete_image::BatchDeleteImageOutput;
+    use aws_sdk_ecr::operation::describe_images::DescribeImagesOutput;
+    use aws_sdk_ecr::operation::tag_resource::TagResourceOutput;
+    use aws_sdk_ecr::types::ImageDetail;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_smithy_mocks::{mock, MockResponse, Rule};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const NOW: i64 = 1_795_618_474_000;
+    const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:pruner";
+
+    fn settings() -> PrunerSettings {
+        PrunerSettings {
+            cluster_name: "sky".into(),
+            service_name: "web".into(),
+            repository_name: "sky-high-booker".into(),
+            keep_images: 10,
+            keep_rollback_revisions: 3,
+            protected_tags: Default::default(),
+            untagged_expiry_days: 1,
+            dry_run: false,
+            delete_calls_in_flight: 4,
+        }
+    }
+
+    /// A repository of 250 tagged images, no service; BatchDeleteImage throttled `throttles`
+    /// times, then answering.
+    fn clients(throttles: usize) -> (Clients, Rule) {
+        let images = mock!(aws_sdk_ecr::Client::describe_images).then_compute_output(|_| {
+            let details = (0..250)
+                .map(|i| {
+                    ImageDetail::builder()
+                        .image_digest(format!("sha256:{i:064x}"))
+                        .image_tags(format!("v{i}"))
+                        .image_pushed_at(aws_smithy_types::DateTime::from_millis(i * 1000))
+                        .image_manifest_media_type(decide::media::DOCKER_MANIFEST)
+                        .build()
+                })
+                .collect();
+            DescribeImagesOutput::builder()
+                .set_image_details(Some(details))
+                .build()
+        });
+        let calls = Arc::new(AtomicUsize::new(0));
+        let delete =
+            mock!(aws_sdk_ecr::Client::batch_delete_image).then_compute_response(move |input| {
+                if calls.fetch_add(1, Ordering::SeqCst) < throttles {
+                    return MockResponse::Http(crate::mock::error(400, "ThrottlingException"));
+                }
+                MockResponse::Output(
+                    BatchDeleteImageOutput::builder()
+                        .set_image_ids(Some(input.image_ids().to_vec()))
+                        .build(),
+                )
+            });
+        let record = mock!(aws_sdk_ecr::Client::tag_resource)
+            .then_compute_output(|_| TagResourceOutput::builder().build());
+        let services = mock!(aws_sdk_ecs::Client::describe_services)
+            .then_compute_output(|_| DescribeServicesOutput::builder().build());
+        let clients = Clients {
+            ecr: crate::mock::ecr(&[&images, &delete, &record]),
+            ecs: crate::mock::ecs(&[&services]),
+        };
+        (clients, record)
+    }
+
+    fn schedule() -> Value {
+        json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prune_the_deadline_cut_short_answers_what_it_did_and_is_not_recorded() {
+        // Time for the first calls only: the throttle's wait would run into the reserve.
+        let deadline = NOW + schedule::RESERVE.as_millis() as i64 + 500;
+        let (clients, record) = clients(1);
+        let out = handle_until(&schedule(), &clients, &settings(), NOW, Some(deadline), ARN)
+            .await
+            .unwrap();
+        assert_eq!(out.decision, Decision::Pruned);
+        assert_eq!(out.deletion.calls, [100, 100, 40]);
+        assert_eq!((out.deletion.throttled, out.deletion.left), (1, 100));
+        assert_eq!((out.counts.seen, out.counts.deleted), (250, 140));
+        assert_eq!(out.recorded_run_started, None);
+        assert_eq!(
+            record.num_calls(),
+            0,
+            "no record: the next run prunes again"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_time_enough_a_throttled_prune_completes_and_is_recorded() {
+        let deadline = NOW + 300_000;
+        let (clients, record) = clients(2);
+        let out = handle_until(&schedule(), &clients, &settings(), NOW, Some(deadline), ARN)
+            .await
+            .unwrap();
+        assert_eq!((out.deletion.throttled, out.deletion.left), (2, 0));
+        assert_eq!(out.counts.deleted, 240);
+        assert!(out.recorded_run_started.is_some());
+        assert_eq!(record.num_calls(), 1);
+    }
 }

@@ -15,11 +15,12 @@ async fn invocation(
     let now_millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let outcome = image_pruner::handle(
+    let outcome = image_pruner::handle_until(
         &invocation.payload,
         invocation.clients().await,
         invocation.settings,
         now_millis,
+        i64::try_from(invocation.context.deadline).ok(),
         &invocation.context.invoked_function_arn,
     )
     .await?;

@@ -18,6 +18,8 @@ pub struct PrunerSettings {
     pub untagged_expiry_days: u32,
     /// DRY_RUN: log the plan, delete nothing (false).
     pub dry_run: bool,
+    /// DELETE_CALLS_IN_FLIGHT: BatchDeleteImage calls at once, at most (4, at least 1).
+    pub delete_calls_in_flight: usize,
 }
 
 impl FromEnv for PrunerSettings {
@@ -32,6 +34,9 @@ impl FromEnv for PrunerSettings {
             protected_tags: s.list("PROTECTED_TAGS").into_iter().collect(),
             untagged_expiry_days: s.parsed_or("UNTAGGED_EXPIRY_DAYS", 1u32)?,
             dry_run: s.bool_or("DRY_RUN", false)?,
+            delete_calls_in_flight: s
+                .parsed_or("DELETE_CALLS_IN_FLIGHT", crate::schedule::MAX_IN_FLIGHT)?
+                .max(1),
         })
     }
 }
@@ -71,6 +76,7 @@ mod tests {
                 protected_tags: BTreeSet::new(),
                 untagged_expiry_days: 1,
                 dry_run: false,
+                delete_calls_in_flight: 4,
             }
         );
         assert_eq!(s.untagged_expiry_millis(), 86_400_000);
@@ -85,6 +91,7 @@ mod tests {
             ("PROTECTED_TAGS", "prod, stable,,"),
             ("UNTAGGED_EXPIRY_DAYS", "7"),
             ("DRY_RUN", "true"),
+            ("DELETE_CALLS_IN_FLIGHT", "1"),
         ]);
         let s = read(&pairs).unwrap();
         assert_eq!(s.keep_images, 5);
@@ -95,6 +102,7 @@ mod tests {
         );
         assert_eq!(s.untagged_expiry_days, 7);
         assert!(s.dry_run);
+        assert_eq!(s.delete_calls_in_flight, 1);
     }
 
     #[test]
@@ -114,6 +122,7 @@ mod tests {
             ("KEEP_ROLLBACK_REVISIONS", "3.5"),
             ("UNTAGGED_EXPIRY_DAYS", "one"),
             ("DRY_RUN", "yes"),
+            ("DELETE_CALLS_IN_FLIGHT", "many"),
         ] {
             let mut pairs = REQUIRED.to_vec();
             pairs.push((name, bad));

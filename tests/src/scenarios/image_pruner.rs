@@ -30,6 +30,9 @@ impl Pruner {
             ("CLUSTER_NAME", w.name("sky")),
             ("SERVICE_NAME", w.name("web")),
             ("REPOSITORY_NAME", repository.to_string()),
+            // moto's BatchDeleteImage deletes by list index while it iterates: concurrent
+            // calls on one repository lose deletions there (ECR serves them concurrently).
+            ("DELETE_CALLS_IN_FLIGHT", "1".to_string()),
         ] {
             env.push((k.into(), v));
         }
@@ -299,6 +302,8 @@ pub fn local_env(
         ("SERVICE_NAME".to_string(), service.to_string()),
         ("REPOSITORY_NAME".to_string(), repository.to_string()),
         ("KEEP_IMAGES".to_string(), "10".to_string()),
+        // See Pruner::start: moto loses deletions under concurrent calls.
+        ("DELETE_CALLS_IN_FLIGHT".to_string(), "1".to_string()),
     ]);
     Ok(env)
 }
