@@ -49,6 +49,38 @@ where
     }
 }
 
+/// Log lines kept in memory, for tests: a writer for `tracing_subscriber::fmt().with_writer(..)`.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Captured {
+    /// Everything written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[cfg(test)]
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,31 +94,16 @@ mod tests {
         assert_eq!(level(None), LevelFilter::INFO);
     }
 
-    #[derive(Clone, Default)]
-    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_json_line_written_in_an_invocation_carries_its_request_id() {
-        let out = Lines::default();
-        let sink = out.clone();
-        let subscriber = subscriber(true, move || sink.clone());
+        let out = Captured::default();
+        let subscriber = subscriber(true, out.clone());
         tracing::subscriber::with_default(subscriber, || {
             // The span lambda_runtime opens around each invocation.
             let _in = tracing::info_span!("Lambda runtime invoke", requestId = "r-1").entered();
             tracing::info!(decision = "nothing", "reconciled");
         });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(out.text().trim()).unwrap();
         assert_eq!(line["span"]["requestId"], "r-1", "{line}");
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["fields"]["message"], "reconciled");

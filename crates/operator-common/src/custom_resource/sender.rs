@@ -142,7 +142,6 @@ mod tests {
     use super::*;
     use crate::custom_resource::Status;
     use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -173,28 +172,14 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// Sends to `url` with every log line of the process (all levels, all crates) captured;
     /// returns the error's Display and Debug and the log text.
     async fn deliver(url: &str, attempt_timeout: Duration) -> (String, String) {
-        let logs = Buffer::default();
-        let writer = logs.clone();
+        let logs = crate::logging::Captured::default();
         let subscriber = tracing_subscriber::fmt()
             .json()
             .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
+            .with_writer(logs.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
         let sender = ResponseSender {
@@ -204,7 +189,7 @@ mod tests {
         };
         let error = sender.send(url, &response()).await.unwrap_err();
         let text = format!("{error}\n{error:?}");
-        let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let logs = logs.text();
         assert!(
             logs.contains("response PUT failed") && logs.contains("gave up answering"),
             "the failure is logged: {logs}"
