@@ -41,7 +41,8 @@ impl Clients {
 // ---- Reading ----
 
 /// DescribeImages' record → what the decision needs. The SDK's record (scan findings, sizes,
-/// pull times, media type strings) is dropped page by page: 100,000 images stay in memory.
+/// pull times, media type strings) is dropped page by page, so that 100,000 images fit in the
+/// function's memory.
 fn image_of(d: aws_sdk_ecr::types::ImageDetail) -> Option<Image> {
     let kind = Kind::of(d.image_manifest_media_type(), d.artifact_media_type());
     let pushed_at = d
@@ -1024,6 +1025,47 @@ mod tests {
         .await
         .unwrap();
         assert_eq!((done.calls.len(), done.left), (0, 500));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever ECR throttles, with time enough every id is deleted once, every index
+        /// before any other manifest, in calls of at most 100; each throttle costs one call.
+        #[test]
+        fn with_time_enough_every_id_is_deleted_whatever_is_throttled(
+            indexes in 0usize..250,
+            rest in 0usize..650,
+            in_flight in 1usize..6,
+            throttled in proptest::collection::vec(proptest::bool::ANY, 0..20),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let firsts = Arc::new(Mutex::new(vec![]));
+            let script = throttled.clone();
+            let rule = batch_delete(move |call| script.get(call - 1).copied().unwrap_or(false), firsts.clone());
+            let (i, r) = (digests("i", indexes), digests("m", rest));
+            let done = runtime
+                .block_on(delete(&mock::ecr(&[&rule]), "r", &[&i, &r], in_flight, Budget::unlimited()))
+                .unwrap();
+            proptest::prop_assert_eq!((done.deleted, done.left), (indexes + rest, 0));
+            let calls_needed = indexes.div_ceil(100) + rest.div_ceil(100);
+            proptest::prop_assert_eq!(done.calls.len(), calls_needed + done.throttled);
+            proptest::prop_assert!(done.calls.iter().all(|&c| c <= DELETE_BATCH));
+            let firsts = firsts.lock().unwrap();
+            let mut seen = firsts.clone();
+            seen.sort();
+            seen.dedup();
+            proptest::prop_assert_eq!(seen.len(), calls_needed, "each batch deleted once");
+            let last_index = firsts.iter().rposition(|d| d.as_bytes()[7] == b'i');
+            let first_rest = firsts.iter().position(|d| d.as_bytes()[7] == b'm');
+            if let (Some(a), Some(b)) = (last_index, first_rest) {
+                proptest::prop_assert!(a < b, "{firsts:?}");
+            }
+        }
     }
 
     #[tokio::test]
