@@ -8,7 +8,8 @@
 #[path = "../../../crates/operator-common/tests/support/fuzz.rs"]
 mod fuzz;
 
-use fuzz::{events, samples, Trap};
+use fuzz::{events, samples, single_mutations, Trap};
+use operator_common::settings::{Env, FromEnv};
 use proptest::prelude::*;
 use redeployer::settings::Settings;
 use redeployer::{handle, Clients, Decision};
@@ -52,16 +53,22 @@ fn no_event_panics_and_an_event_not_for_this_stack_calls_nothing() {
         .enable_all()
         .build()
         .unwrap();
-    let trap = Trap::start();
-    let config = rt.block_on(trap.sdk_config());
-    let clients: OnceCell<Clients> = OnceCell::new();
-    let settings = Settings {
-        cluster: "sky-high-booker".into(),
-        service: "sky-high-booker".into(),
-        repository: REPOSITORY.into(),
-        image_tag: TAG.into(),
-        dry_run: false,
-    };
+    // Events that may reconcile get clients of their own endpoint: a connection they leave
+    // behind must not be counted against the next event.
+    let (trap, allowed) = (Trap::start(), Trap::start());
+    let (trap_config, allowed_config) = (
+        rt.block_on(trap.sdk_config()),
+        rt.block_on(allowed.sdk_config()),
+    );
+    let (trapped, allowing): (OnceCell<Clients>, OnceCell<Clients>) =
+        (OnceCell::new(), OnceCell::new());
+    let settings = Settings::read(&Env::from_pairs(&[
+        ("CLUSTER_NAME", "sky-high-booker"),
+        ("SERVICE_NAME", "sky-high-booker"),
+        ("REPOSITORY_NAME", REPOSITORY),
+        ("IMAGE_TAG", TAG),
+    ]))
+    .unwrap();
     let built = AtomicUsize::new(0);
     let (rejected, reconciled) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let cases = samples(env!("CARGO_MANIFEST_DIR"), "redeployer");
@@ -70,40 +77,46 @@ fn no_event_panics_and_an_event_not_for_this_stack_calls_nothing() {
         failure_persistence: None,
         ..ProptestConfig::default()
     });
-    runner
-        .run(&events(cases), |event| {
-            let (calls, connections) = (operator_common::aws::api_calls(), trap.connections());
-            let result = rt.block_on(handle(&event, &settings, || async {
-                built.fetch_add(1, Ordering::SeqCst);
-                clients
-                    .get_or_init(|| async { Clients::new(&config) })
-                    .await
-            }));
-            if may_reconcile(&event) {
-                reconciled.fetch_add(1, Ordering::SeqCst);
-                return Ok(());
-            }
-            let outcome = result.map_err(|e| {
-                TestCaseError::fail(format!("an event not for this stack failed: {e}: {event}"))
-            })?;
-            prop_assert!(
-                matches!(outcome.decision, Decision::Rejected | Decision::Ignored),
-                "{:?} for {event}",
-                outcome.decision
-            );
-            prop_assert_eq!(
-                operator_common::aws::api_calls(),
-                calls,
-                "an SDK request for {}",
-                event
-            );
-            prop_assert_eq!(trap.connections(), connections, "AWS reached for {}", event);
-            if outcome.decision == Decision::Rejected {
-                rejected.fetch_add(1, Ordering::SeqCst);
-            }
-            Ok(())
-        })
-        .unwrap();
+    let check = |event: Value| -> Result<(), TestCaseError> {
+        let (calls, connections) = (operator_common::aws::api_calls(), trap.connections());
+        let valid = may_reconcile(&event);
+        let result = rt.block_on(handle(&event, &settings, || async {
+            built.fetch_add(1, Ordering::SeqCst);
+            let (cell, config) = if valid {
+                (&allowing, &allowed_config)
+            } else {
+                (&trapped, &trap_config)
+            };
+            cell.get_or_init(|| async { Clients::new(config) }).await
+        }));
+        if valid {
+            reconciled.fetch_add(1, Ordering::SeqCst);
+            return Ok(());
+        }
+        let outcome = result.map_err(|e| {
+            TestCaseError::fail(format!("an event not for this stack failed: {e}: {event}"))
+        })?;
+        prop_assert!(
+            matches!(outcome.decision, Decision::Rejected | Decision::Ignored),
+            "{:?} for {event}",
+            outcome.decision
+        );
+        prop_assert_eq!(
+            operator_common::aws::api_calls(),
+            calls,
+            "an SDK request for {}",
+            event
+        );
+        prop_assert_eq!(trap.connections(), connections, "AWS reached for {}", event);
+        if outcome.decision == Decision::Rejected {
+            rejected.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    };
+    for event in single_mutations(&cases) {
+        check(event).unwrap();
+    }
+    runner.run(&events(cases), check).unwrap();
     // The generator reaches both sides (and the clients only ever for the events that matter).
     let (rejected, reconciled) = (rejected.into_inner(), reconciled.into_inner());
     assert!(
@@ -111,4 +124,5 @@ fn no_event_panics_and_an_event_not_for_this_stack_calls_nothing() {
         "{rejected} rejected, {reconciled} may reconcile"
     );
     assert!(built.into_inner() <= reconciled);
+    assert_eq!(trap.connections(), 0);
 }
