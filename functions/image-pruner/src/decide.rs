@@ -684,6 +684,33 @@ mod tests {
         let plan = decide(images, &InUse::default(), &policy(1), 2 * DAY, &none());
         assert_eq!(plan.keep["sha256:a"], KeepReason::Newest);
         assert_eq!(plan.delete, vec!["sha256:b"]);
+        // Listings that disagree on the media types: whatever either says it may be, in any
+        // order (an index, and a possible referrer whose manifest was not read: kept).
+        let docker = Kind::of(Some(media::DOCKER_MANIFEST), None);
+        let listings = [
+            Image {
+                kind: Kind::of(Some(media::OCI_INDEX), None),
+                ..image("sha256:c", &[], 0)
+            },
+            Image {
+                kind: docker,
+                ..image("sha256:c", &[], 0)
+            },
+        ];
+        for order in [[0, 1], [1, 0]] {
+            let mut merged = order.map(|i| listings[i].clone()).to_vec();
+            merge_by_digest(&mut merged);
+            assert_eq!(merged.len(), 1);
+            assert_eq!(
+                merged[0].kind,
+                Kind {
+                    index: true,
+                    may_be_referrer: true
+                }
+            );
+            let plan = decide(merged, &InUse::default(), &policy(0), 2 * DAY, &none());
+            assert_eq!(plan.keep["sha256:c"], KeepReason::UnreadManifest);
+        }
     }
 
     /// Not a benchmark with a budget assertion: prints the time of one decision over 10,000
