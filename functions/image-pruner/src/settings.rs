@@ -46,6 +46,18 @@ impl PrunerSettings {
     pub fn untagged_expiry_millis(&self) -> i64 {
         i64::from(self.untagged_expiry_days) * 86_400_000
     }
+
+    /// The defaults, for cluster `sky`, service `web` and repository `sky-high-booker`: the
+    /// settings tests start from.
+    #[cfg(test)]
+    pub(crate) fn example() -> PrunerSettings {
+        PrunerSettings::read(&Env::from_pairs(&[
+            ("CLUSTER_NAME", "sky"),
+            ("SERVICE_NAME", "web"),
+            ("REPOSITORY_NAME", "sky-high-booker"),
+        ]))
+        .expect("the required settings are given")
+    }
 }
 
 #[cfg(test)]
@@ -65,6 +77,7 @@ mod tests {
     #[test]
     fn defaults_apply_when_only_the_required_settings_are_set() {
         let s = read(&REQUIRED).unwrap();
+        assert_eq!(s, PrunerSettings::example());
         assert_eq!(
             s,
             PrunerSettings {
