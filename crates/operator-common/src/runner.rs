@@ -1,7 +1,7 @@
 //! The one entry point of every function: logging → settings → Lambda's invocation loop, with
 //! the AWS clients built in the background from the start (ready for the first event) and each
-//! invocation's AWS calls counted (`aws_calls` in
-//! the response). A function keeps only its handler:
+//! invocation's AWS calls counted (`aws_calls` in the response). A function keeps only its
+//! handler:
 //!
 //! ```ignore
 //! #[tokio::main]
