@@ -97,6 +97,8 @@ fn calls(r: &Value) -> u64 {
 // The service was created a moment ago, and its deployment counts as a change of the count:
 // tests that must scale at once use a zero scale-out cooldown.
 const NO_COOLDOWN: [(&str, &str); 1] = [("SCALE_OUT_COOLDOWN_SECONDS", "0")];
+/// A cooldown no slow machine outlasts between two steps of a test (the template's is 60 s).
+const LONG_COOLDOWN: [(&str, &str); 1] = [("SCALE_OUT_COOLDOWN_SECONDS", "3600")];
 
 #[tokio::test]
 async fn every_trigger_runs_the_same_reconcile() {
@@ -164,7 +166,7 @@ async fn the_cooldown_counts_the_last_change_by_anyone() {
     s.stand_in.set(&s.alarm("cpu-high"), true, &[90.0]);
 
     // A deployment: the service was created a moment ago.
-    let p = s.start(&[]).await;
+    let p = s.start(&LONG_COOLDOWN).await;
     let r = invoke(&p, tick()).await.unwrap();
     assert_eq!(outcome(&r), "unchanged");
     assert!(
@@ -204,9 +206,9 @@ async fn the_record_survives_a_cold_start() {
     first.stop().await;
     let (_, tags_after_first) = s.seen().await;
 
-    // A new execution environment with the template's cooldown: the record is in the
-    // service's tags, newer than the deployment.
-    let second = s.start(&[]).await;
+    // A new execution environment with a cooldown: the record is in the service's tags,
+    // newer than the deployment.
+    let second = s.start(&LONG_COOLDOWN).await;
     let r = invoke(&second, s.event("cpu-high-alarm-eventbridge"))
         .await
         .unwrap();
@@ -216,7 +218,7 @@ async fn the_record_survives_a_cold_start() {
         "{}",
         why(&r)
     );
-    assert!(why(&r).contains("cooldown 60 s"), "{}", why(&r));
+    assert!(why(&r).contains("cooldown 3600 s"), "{}", why(&r));
     assert_eq!(
         s.seen().await,
         (3, tags_after_first),
