@@ -508,6 +508,8 @@ mod tests {
         r.physical_ids
             .insert("PublicSubnetB".into(), "subnet-b".into());
         r.physical_ids.insert("Vpc".into(), "vpc-1".into());
+        r.physical_ids
+            .insert("AccessLogsBucket".into(), "access-logs".into());
         r.attributes.insert(
             "AlbSecurityGroup".into(),
             BTreeMap::from([("GroupId".into(), "sg-1".into())]),
@@ -520,6 +522,7 @@ mod tests {
         assert_eq!(lb["Subnets"], json!(["subnet-a", "subnet-b"]));
         assert_eq!(lb["SecurityGroups"], json!(["sg-1"]));
         assert_eq!(lb["Name"], json!("sky-high-booker"));
+        assert_eq!(lb["AccessLogsBucket"], json!("access-logs"));
         assert!(
             lb.get("CertificateArn").is_none(),
             "no certificate: the property is left out"
