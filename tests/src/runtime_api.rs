@@ -147,16 +147,49 @@ pub struct LambdaProcess {
     pub runtime: RuntimeApi,
 }
 
+/// The lines a function wrote to stdout (its log lines, its EMF documents), kept as they come.
+#[derive(Clone, Default)]
+pub struct Stdout(Arc<Mutex<Vec<String>>>);
+
+impl Stdout {
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
 impl LambdaProcess {
-    /// Starts `binary` as Lambda would, with `env` added (AWS settings, function settings).
+    /// Starts `binary` as Lambda would, with `env` added (AWS settings, function settings, the
+    /// log variables of its `LoggingConfig`: `stack::lambda_log_env`); its stdout is this one's.
+    /// `FUNCTION_LOG`, when set, replaces the level: RUST_LOG directives, `info,aws_smithy_runtime=debug`.
     pub async fn start(
         binary: &Path,
         name: &str,
         env: &[(String, String)],
     ) -> std::io::Result<LambdaProcess> {
+        Ok(Self::spawn(binary, name, env, false).await?.0)
+    }
+
+    /// [`start`](Self::start), its stdout kept instead of shown.
+    pub async fn start_capturing(
+        binary: &Path,
+        name: &str,
+        env: &[(String, String)],
+    ) -> std::io::Result<(LambdaProcess, Stdout)> {
+        Self::spawn(binary, name, env, true).await
+    }
+
+    async fn spawn(
+        binary: &Path,
+        name: &str,
+        env: &[(String, String)],
+        capture: bool,
+    ) -> std::io::Result<(LambdaProcess, Stdout)> {
+        use tokio::io::AsyncBufReadExt;
         let runtime = RuntimeApi::start().await;
         let started = Instant::now();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
@@ -165,19 +198,38 @@ impl LambdaProcess {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env(
-                "RUST_LOG",
-                std::env::var("FUNCTION_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            // Without AWS_LAMBDA_LOG_LEVEL in `env` (a function started without its template).
+            .env("RUST_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        Ok(LambdaProcess {
+            .stdout(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
+            .kill_on_drop(true);
+        if let Ok(directives) = std::env::var("FUNCTION_LOG") {
+            command
+                .env_remove("AWS_LAMBDA_LOG_LEVEL")
+                .env("RUST_LOG", directives);
+        }
+        let mut child = command.spawn()?;
+        let stdout = Stdout::default();
+        if let Some(out) = child.stdout.take() {
+            let mut lines = tokio::io::BufReader::new(out).lines();
+            let sink = stdout.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    sink.0.lock().unwrap().push(line);
+                }
+            });
+        }
+        let process = LambdaProcess {
             child,
             started,
             runtime,
-        })
+        };
+        Ok((process, stdout))
     }
 
     /// Peak resident memory so far (VmHWM), in KiB.

@@ -70,6 +70,24 @@ pub fn function_key(stack: &str, logical_id: &str) -> String {
     format!("AKIA{}", id.to_ascii_uppercase())
 }
 
+/// The variables Lambda's advanced logging controls give the runtime from a function's
+/// `LoggingConfig`: `AWS_LAMBDA_LOG_FORMAT` is its `LogFormat` (`JSON` or `Text`), and with JSON
+/// only (level filtering needs it) `AWS_LAMBDA_LOG_LEVEL` is its `ApplicationLogLevel`, INFO when
+/// unset. `SystemLogLevel` filters Lambda's own platform lines, which the function never sees.
+pub fn lambda_log_env(logging_config: Option<&Value>) -> Vec<(String, String)> {
+    let Some(format) = logging_config.and_then(|c| c.get("LogFormat")).map(scalar) else {
+        return Vec::new();
+    };
+    let mut env = vec![("AWS_LAMBDA_LOG_FORMAT".to_string(), format.clone())];
+    if format == "JSON" {
+        let level = logging_config
+            .and_then(|c| c.get("ApplicationLogLevel"))
+            .map_or_else(|| "INFO".to_string(), scalar);
+        env.push(("AWS_LAMBDA_LOG_LEVEL".to_string(), level));
+    }
+    env
+}
+
 fn with_key(mut env: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
     for (k, v) in env.iter_mut() {
         if k == "AWS_ACCESS_KEY_ID" {
@@ -189,7 +207,9 @@ impl<'t> LocalStack<'t> {
         // It signs as itself: the strict layer authorizes it by its policy (bound before each
         // request, once the resources that policy names exist).
         let key = function_key(stack_name, PROVISIONER);
-        let env = with_key(moto::process_env(endpoint, &home), &key);
+        let mut env = with_key(moto::process_env(endpoint, &home), &key);
+        let logging = template.resources.get(PROVISIONER).map(|r| &r.properties);
+        env.extend(lambda_log_env(logging.and_then(|p| p.get("LoggingConfig"))));
         let provisioner = LambdaProcess::start(provisioner_bin, "provisioner", &env)
             .await
             .map_err(|e| format!("start {}: {e}", provisioner_bin.display()))?;
@@ -251,6 +271,7 @@ impl<'t> LocalStack<'t> {
                 env.push((k.clone(), scalar(v)));
             }
         }
+        env.extend(lambda_log_env(props.get("LoggingConfig")));
         Ok(env)
     }
 
@@ -538,5 +559,65 @@ impl<'t> LocalStack<'t> {
 
     pub async fn stop(self) {
         self.provisioner.stop().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn logging_config_becomes_the_variables_lambda_sets() {
+        let json = json!({"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG",
+                          "SystemLogLevel": "WARN", "LogGroup": "g"});
+        assert_eq!(
+            pairs(&lambda_log_env(Some(&json))),
+            [
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                ("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
+            ]
+        );
+        // JSON without a level: Lambda filters at INFO.
+        let json = json!({"LogFormat": "JSON"});
+        assert_eq!(
+            pairs(&lambda_log_env(Some(&json))),
+            [
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                ("AWS_LAMBDA_LOG_LEVEL", "INFO")
+            ]
+        );
+        // Text has no level filtering.
+        let text = json!({"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"});
+        assert_eq!(
+            pairs(&lambda_log_env(Some(&text))),
+            [("AWS_LAMBDA_LOG_FORMAT", "Text")]
+        );
+        assert!(lambda_log_env(Some(&json!({"LogGroup": "g"}))).is_empty());
+        assert!(lambda_log_env(None).is_empty());
+    }
+
+    #[test]
+    fn every_function_of_the_template_logs_json_at_info() {
+        let template = Template::load(&moto::workspace_root().join("template.yaml")).unwrap();
+        let functions: Vec<_> = template
+            .resources
+            .iter()
+            .filter(|(_, r)| r.kind == "AWS::Serverless::Function")
+            .collect();
+        assert_eq!(functions.len(), 4);
+        for (id, r) in functions {
+            assert_eq!(
+                pairs(&lambda_log_env(r.properties.get("LoggingConfig"))),
+                [
+                    ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                    ("AWS_LAMBDA_LOG_LEVEL", "INFO")
+                ],
+                "{id}"
+            );
+        }
     }
 }

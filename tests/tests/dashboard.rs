@@ -4,7 +4,7 @@
 //! it shows are the stack's; its lines match the alarms' thresholds and the targets.
 
 use local_harness::moto;
-use local_harness::stack::LocalStack;
+use local_harness::stack::{lambda_log_env, LocalStack};
 use local_harness::template::{scalar, Resolver};
 use local_harness::world::World;
 use operator_common::metrics::{Metric, NAMESPACE, SERVICE_DIMENSION, SERVICE_ENV};
@@ -415,42 +415,16 @@ async fn the_dashboard_shows_this_stack_s_metrics_alarms_and_logs() {
 /// A function's real binary behind a local Runtime API, its stdout (where the EMF goes) kept.
 struct Captured {
     process: local_harness::runtime_api::LambdaProcess,
-    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stdout: local_harness::runtime_api::Stdout,
 }
 
 impl Captured {
     async fn start(function: &str, env: &[(String, String)]) -> Captured {
-        use tokio::io::AsyncBufReadExt;
         let binary = local_harness::stack::build_function(function);
-        let runtime = local_harness::runtime_api::RuntimeApi::start().await;
-        // As LambdaProcess::start runs it, with stdout piped instead of inherited.
-        let mut child = tokio::process::Command::new(&binary)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let sink = stdout.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let process = local_harness::runtime_api::LambdaProcess {
-            child,
-            started: std::time::Instant::now(),
-            runtime,
-        };
+        let (process, stdout) =
+            local_harness::runtime_api::LambdaProcess::start_capturing(&binary, function, env)
+                .await
+                .unwrap();
         Captured { process, stdout }
     }
 
@@ -472,8 +446,7 @@ impl Captured {
         for _ in 0..50 {
             let docs: Vec<Value> = self
                 .stdout
-                .lock()
-                .unwrap()
+                .lines()
                 .iter()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                 .filter(|v| v.get("_aws").is_some())
@@ -589,6 +562,8 @@ async fn each_function_emits_the_emf_its_dashboard_widgets_read() {
         SERVICE_ENV.into(),
         d.function_services["ProvisionerFunction"].clone(),
     ));
+    let provisioner = &stack.resolver.template.resources["ProvisionerFunction"].properties;
+    env.extend(lambda_log_env(provisioner.get("LoggingConfig")));
     let f = Captured::start("provisioner", &env).await;
     let pending = w.cfn.request(
         "Create",
