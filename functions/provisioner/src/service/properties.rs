@@ -54,7 +54,8 @@ pub fn fargate_memory_sizes(cpu: u32) -> Vec<u32> {
     (from..=to).step_by(step).collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` shows the variables' names only (redact.rs).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub cluster: String,
     pub name: String,
