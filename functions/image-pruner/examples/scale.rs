@@ -26,7 +26,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use image_pruner::aws::Clients;
-use image_pruner::settings::PrunerSettings;
+use image_pruner::settings::Settings;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -298,7 +298,7 @@ async fn prune(n: usize) {
         ecr: ecr_client(n),
         ecs: ecs_client(n),
     };
-    let settings = PrunerSettings {
+    let settings = Settings {
         cluster_name: "sky".into(),
         service_name: "web".into(),
         repository_name: REPOSITORY.into(),

@@ -4,7 +4,7 @@ use crate::decide::{media, Image, InUse, Kind, Manifest, Manifests, References};
 use crate::error::{AwsContext, PruneError, Result};
 use crate::paging::Tokens;
 use crate::schedule::{Budget, Pace};
-use crate::settings::PrunerSettings;
+use crate::settings::Settings;
 use aws_config::SdkConfig;
 use aws_sdk_ecr::error::ProvideErrorMetadata;
 use aws_sdk_ecr::types::{ImageIdentifier, Tag};
@@ -82,7 +82,7 @@ pub async fn read_images(ecr: &aws_sdk_ecr::Client, repository: &str) -> Result<
 }
 
 /// The tasks of the service whose desired status is RUNNING.
-async fn list_tasks(ecs: &aws_sdk_ecs::Client, s: &PrunerSettings) -> Result<Vec<String>> {
+async fn list_tasks(ecs: &aws_sdk_ecs::Client, s: &Settings) -> Result<Vec<String>> {
     const OPERATION: &str = "ecs:ListTasks";
     let mut pages = ecs
         .list_tasks()
@@ -176,7 +176,7 @@ pub struct Observed {
 /// tasks report), or None when the service does not exist.
 async fn read_running(
     ecs: &aws_sdk_ecs::Client,
-    s: &PrunerSettings,
+    s: &Settings,
 ) -> Result<Option<(BTreeSet<String>, References)>> {
     let described = ecs
         .describe_services()
@@ -304,7 +304,7 @@ async fn images_of(
 
 /// Reads the images and everything that references them. Any failure fails the whole read:
 /// the pruner never decides on a partial view of what is in use.
-pub async fn read(clients: &Clients, s: &PrunerSettings) -> Result<Observed> {
+pub async fn read(clients: &Clients, s: &Settings) -> Result<Observed> {
     let (images, running) = tokio::try_join!(
         read_images(&clients.ecr, &s.repository_name),
         read_running(&clients.ecs, s)
@@ -841,7 +841,7 @@ mod tests {
                 .set_next_token(next.map(str::to_string))
                 .build()
         });
-        let s = crate::settings::PrunerSettings {
+        let s = crate::settings::Settings {
             cluster_name: "sky".into(),
             service_name: "web".into(),
             repository_name: "r".into(),

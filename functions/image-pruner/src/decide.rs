@@ -2,7 +2,7 @@
 //! manifests read, the policy and the time. No I/O, no clock. O(n log n) in the number of
 //! images, plus the edges of the manifests read.
 
-use crate::settings::PrunerSettings;
+use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -189,8 +189,8 @@ pub struct Policy {
     pub untagged_expiry_millis: i64,
 }
 
-impl From<&PrunerSettings> for Policy {
-    fn from(s: &PrunerSettings) -> Self {
+impl From<&Settings> for Policy {
+    fn from(s: &Settings) -> Self {
         Policy {
             keep_images: s.keep_images,
             protected_tags: s.protected_tags.clone(),

@@ -22,7 +22,7 @@ use event::Trigger;
 use gate::Gate;
 use serde::Serialize;
 use serde_json::Value;
-use settings::PrunerSettings;
+use settings::Settings;
 
 /// What an invocation decided.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -72,7 +72,7 @@ pub struct Outcome {
 pub async fn handle(
     event: &Value,
     clients: &Clients,
-    s: &PrunerSettings,
+    s: &Settings,
     now_millis: i64,
     invoked_function_arn: &str,
 ) -> Result<Outcome> {
@@ -86,7 +86,7 @@ pub async fn handle(
 pub async fn handle_until(
     event: &Value,
     clients: &Clients,
-    s: &PrunerSettings,
+    s: &Settings,
     now_millis: i64,
     deadline_millis: Option<i64>,
     invoked_function_arn: &str,
@@ -270,8 +270,8 @@ mod tests {
     const NOW: i64 = 1_795_618_474_000;
     const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:pruner";
 
-    fn settings() -> PrunerSettings {
-        PrunerSettings {
+    fn settings() -> Settings {
+        Settings {
             cluster_name: "sky".into(),
             service_name: "web".into(),
             repository_name: "sky-high-booker".into(),

@@ -3,15 +3,13 @@
 
 use image_pruner::aws::Clients;
 use image_pruner::error::PruneError;
-use image_pruner::settings::PrunerSettings;
+use image_pruner::settings::Settings;
 use image_pruner::{Decision, Outcome};
 use operator_common::metrics::Metric;
 use operator_common::runner::Invocation;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-async fn invocation(
-    invocation: Invocation<PrunerSettings, Clients>,
-) -> Result<Outcome, PruneError> {
+async fn invocation(invocation: Invocation<Settings, Clients>) -> Result<Outcome, PruneError> {
     let now_millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

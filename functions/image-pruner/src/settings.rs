@@ -4,7 +4,7 @@ use operator_common::settings::{Env, FromEnv, SettingError};
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrunerSettings {
+pub struct Settings {
     pub cluster_name: String,
     pub service_name: String,
     pub repository_name: String,
@@ -22,10 +22,10 @@ pub struct PrunerSettings {
     pub delete_calls_in_flight: usize,
 }
 
-impl FromEnv for PrunerSettings {
+impl FromEnv for Settings {
     /// A missing or malformed setting is an error naming it.
     fn read(s: &Env) -> Result<Self, SettingError> {
-        Ok(PrunerSettings {
+        Ok(Settings {
             cluster_name: s.required("CLUSTER_NAME")?,
             service_name: s.required("SERVICE_NAME")?,
             repository_name: s.required("REPOSITORY_NAME")?,
@@ -41,7 +41,7 @@ impl FromEnv for PrunerSettings {
     }
 }
 
-impl PrunerSettings {
+impl Settings {
     /// The age after which an untagged image expires, in milliseconds.
     pub fn untagged_expiry_millis(&self) -> i64 {
         i64::from(self.untagged_expiry_days) * 86_400_000
@@ -50,8 +50,8 @@ impl PrunerSettings {
     /// The defaults, for cluster `sky`, service `web` and repository `sky-high-booker`: the
     /// settings tests start from.
     #[cfg(test)]
-    pub(crate) fn example() -> PrunerSettings {
-        PrunerSettings::read(&Env::from_pairs(&[
+    pub(crate) fn example() -> Settings {
+        Settings::read(&Env::from_pairs(&[
             ("CLUSTER_NAME", "sky"),
             ("SERVICE_NAME", "web"),
             ("REPOSITORY_NAME", "sky-high-booker"),
@@ -64,8 +64,8 @@ impl PrunerSettings {
 mod tests {
     use super::*;
 
-    fn read(pairs: &[(&str, &str)]) -> Result<PrunerSettings, SettingError> {
-        PrunerSettings::read(&Env::from_pairs(pairs))
+    fn read(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        Settings::read(&Env::from_pairs(pairs))
     }
 
     const REQUIRED: [(&str, &str); 3] = [
@@ -77,10 +77,10 @@ mod tests {
     #[test]
     fn defaults_apply_when_only_the_required_settings_are_set() {
         let s = read(&REQUIRED).unwrap();
-        assert_eq!(s, PrunerSettings::example());
+        assert_eq!(s, Settings::example());
         assert_eq!(
             s,
-            PrunerSettings {
+            Settings {
                 cluster_name: "sky".into(),
                 service_name: "web".into(),
                 repository_name: "sky-high-booker".into(),

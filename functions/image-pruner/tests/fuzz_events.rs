@@ -10,7 +10,7 @@ mod fuzz;
 
 use fuzz::{events, samples, single_mutations, Trap};
 use image_pruner::aws::Clients;
-use image_pruner::settings::PrunerSettings;
+use image_pruner::settings::Settings;
 use image_pruner::{handle, Decision};
 use operator_common::settings::{Env, FromEnv};
 use proptest::prelude::*;
@@ -50,7 +50,7 @@ fn no_event_panics_and_an_event_not_for_this_stack_calls_nothing() {
     let (trap, allowed) = (Trap::start(), Trap::start());
     let trapped = Clients::new(&rt.block_on(trap.sdk_config()));
     let allowing = Clients::new(&rt.block_on(allowed.sdk_config()));
-    let settings = PrunerSettings::read(&Env::from_pairs(&[
+    let settings = Settings::read(&Env::from_pairs(&[
         ("CLUSTER_NAME", "sky-high-booker"),
         ("SERVICE_NAME", "sky-high-booker"),
         ("REPOSITORY_NAME", REPOSITORY),
