@@ -333,6 +333,40 @@ pub fn events(samples: Vec<Value>) -> impl Strategy<Value = Value> {
     ]
 }
 
+/// Runs `check` on every sample changed in one place each way ([`single_mutations`]), then on
+/// `cases` random events ([`events`]); the first failure panics with its event.
+pub fn run(samples: Vec<Value>, cases: u32, check: impl Fn(Value) -> Result<(), TestCaseError>) {
+    for event in single_mutations(&samples) {
+        check(event).unwrap();
+    }
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    runner.run(&events(samples), check).unwrap();
+}
+
+/// The runtime the entry points run on, one event at a time.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The string at `pointer` in `v`, for the tests' own reading of what an event asks.
+pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// What had reached AWS at one moment: SDK requests (process-wide) and the trap's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached {
+    calls: u64,
+    connections: usize,
+}
+
 /// A TCP endpoint that accepts and counts connections, never answers, and so stands for an AWS
 /// that must not be called: point the SDK at it and assert [`Trap::connections`] stays 0.
 pub struct Trap {
@@ -357,6 +391,26 @@ impl Trap {
 
     pub fn connections(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+
+    pub fn reached(&self) -> Reached {
+        Reached {
+            calls: operator_common::aws::api_calls(),
+            connections: self.connections(),
+        }
+    }
+
+    /// Fails the case if an SDK request was made, or the trap reached, since `before`.
+    pub fn untouched_since(&self, before: Reached, event: &Value) -> Result<(), TestCaseError> {
+        let now = self.reached();
+        prop_assert_eq!(now.calls, before.calls, "an SDK request for {}", event);
+        prop_assert_eq!(
+            now.connections,
+            before.connections,
+            "AWS reached for {}",
+            event
+        );
+        Ok(())
     }
 
     /// SDK configuration aimed at the trap: test credentials, one attempt, short timeouts.
