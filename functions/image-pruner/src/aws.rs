@@ -841,17 +841,7 @@ mod tests {
                 .set_next_token(next.map(str::to_string))
                 .build()
         });
-        let s = crate::settings::Settings {
-            cluster_name: "sky".into(),
-            service_name: "web".into(),
-            repository_name: "r".into(),
-            keep_images: 10,
-            keep_rollback_revisions: 3,
-            protected_tags: BTreeSet::new(),
-            untagged_expiry_days: 1,
-            dry_run: false,
-            delete_calls_in_flight: 4,
-        };
+        let s = crate::settings::Settings::example();
         let tasks = list_tasks(&mock::ecs(&[&rule]), &s).await.unwrap();
         assert_eq!(tasks.len(), 201);
         assert_eq!(

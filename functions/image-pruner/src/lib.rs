@@ -270,20 +270,6 @@ mod tests {
     const NOW: i64 = 1_795_618_474_000;
     const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:pruner";
 
-    fn settings() -> Settings {
-        Settings {
-            cluster_name: "sky".into(),
-            service_name: "web".into(),
-            repository_name: "sky-high-booker".into(),
-            keep_images: 10,
-            keep_rollback_revisions: 3,
-            protected_tags: Default::default(),
-            untagged_expiry_days: 1,
-            dry_run: false,
-            delete_calls_in_flight: 4,
-        }
-    }
-
     /// A repository of 250 tagged images, no service; BatchDeleteImage throttled `throttles`
     /// times, then answering.
     fn clients(throttles: usize) -> (Clients, Rule) {
@@ -334,9 +320,16 @@ mod tests {
         // Time for the first calls only: the throttle's wait would run into the reserve.
         let deadline = NOW + schedule::RESERVE.as_millis() as i64 + 500;
         let (clients, record) = clients(1);
-        let out = handle_until(&schedule(), &clients, &settings(), NOW, Some(deadline), ARN)
-            .await
-            .unwrap();
+        let out = handle_until(
+            &schedule(),
+            &clients,
+            &Settings::example(),
+            NOW,
+            Some(deadline),
+            ARN,
+        )
+        .await
+        .unwrap();
         assert_eq!(out.decision, Decision::Pruned);
         assert_eq!(out.deletion.calls, [100, 100, 40]);
         assert_eq!((out.deletion.throttled, out.deletion.left), (1, 100));
@@ -353,9 +346,16 @@ mod tests {
     async fn with_time_enough_a_throttled_prune_completes_and_is_recorded() {
         let deadline = NOW + 300_000;
         let (clients, record) = clients(2);
-        let out = handle_until(&schedule(), &clients, &settings(), NOW, Some(deadline), ARN)
-            .await
-            .unwrap();
+        let out = handle_until(
+            &schedule(),
+            &clients,
+            &Settings::example(),
+            NOW,
+            Some(deadline),
+            ARN,
+        )
+        .await
+        .unwrap();
         assert_eq!((out.deletion.throttled, out.deletion.left), (2, 0));
         assert_eq!(out.counts.deleted, 240);
         assert!(out.recorded_run_started.is_some());
