@@ -452,6 +452,23 @@ pub fn scalar(v: &Value) -> String {
     }
 }
 
+/// template.yaml as CloudFormation receives it: expanded by SAM's own translator, offline
+/// (tests/sam/expand.py, with .venv's Python).
+pub fn expanded_by_sam() -> Value {
+    let root = crate::moto::workspace_root();
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/sam/expand.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .expect("run tests/sam/expand.py with .venv's Python (make tools installs it)");
+    assert!(
+        out.status.success(),
+        "SAM's translator refused template.yaml: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,12 @@
 //! Custom::LoadBalancer against moto.
 
+use aws_sdk_elasticloadbalancingv2::types::Listener;
 use local_harness::world::World;
 use serde_json::Value;
 
 const TYPE: &str = "Custom::LoadBalancer";
 
-async fn listeners(w: &World, lb_arn: &str) -> Vec<(i32, String, String)> {
+async fn described(w: &World, lb_arn: &str) -> Vec<Listener> {
     let out = w
         .clients
         .elb
@@ -14,8 +15,12 @@ async fn listeners(w: &World, lb_arn: &str) -> Vec<(i32, String, String)> {
         .send()
         .await
         .unwrap();
-    let mut l: Vec<_> = out
-        .listeners()
+    out.listeners().to_vec()
+}
+
+async fn listeners(w: &World, lb_arn: &str) -> Vec<(i32, String, String)> {
+    let mut l: Vec<_> = described(w, lb_arn)
+        .await
         .iter()
         .map(|l| {
             (
@@ -218,16 +223,8 @@ async fn drops_invalid_header_fields(w: &World, lb_arn: &str) -> Option<String> 
 
 /// The HTTPS listener's ARN and security policy.
 async fn https_listener(w: &World, lb_arn: &str) -> (String, String) {
-    let out = w
-        .clients
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .send()
-        .await
-        .unwrap();
-    let l = out
-        .listeners()
+    let all = described(w, lb_arn).await;
+    let l = all
         .iter()
         .find(|l| l.port() == Some(443))
         .expect("a 443 listener");

@@ -4,25 +4,9 @@
 //! only HTTPS and DNS (one more port or range only through TaskExtraEgressPorts), and the VPC's
 //! flow logs go to a log group with retention through a role scoped to it.
 
-use local_harness::moto::workspace_root;
+use local_harness::template::expanded_by_sam as expanded;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::process::Command;
-
-fn expanded() -> Value {
-    let root = workspace_root();
-    let out = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("tests/sam/expand.py"))
-        .arg(root.join("template.yaml"))
-        .output()
-        .expect("run tests/sam/expand.py with .venv's Python (make tools installs it)");
-    assert!(
-        out.status.success(),
-        "SAM's translator refused template.yaml: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
 
 fn group_id(logical_id: &str) -> Value {
     json!({"Fn::GetAtt": [logical_id, "GroupId"]})

@@ -2,26 +2,13 @@
 //! every asynchronous trigger keeps what it could not deliver, the event functions never run
 //! concurrently with themselves, and every function's log group exists before the function.
 
-use local_harness::moto::workspace_root;
+use local_harness::template::expanded_by_sam;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::process::Command;
 
 /// The expanded template's Resources.
 fn expanded() -> serde_json::Map<String, Value> {
-    let root = workspace_root();
-    let out = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("tests/sam/expand.py"))
-        .arg(root.join("template.yaml"))
-        .output()
-        .expect("run tests/sam/expand.py with .venv's Python (make tools installs it)");
-    assert!(
-        out.status.success(),
-        "SAM's translator refused template.yaml: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let template: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    template["Resources"]
+    expanded_by_sam()["Resources"]
         .as_object()
         .expect("Resources")
         .clone()
