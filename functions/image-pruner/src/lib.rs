@@ -315,21 +315,21 @@ mod tests {
         json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
     }
 
+    /// The schedule's prune of [`clients`]'s repository, due by `deadline`; and the record rule.
+    async fn scheduled_prune(throttles: usize, deadline: i64) -> (Outcome, Rule) {
+        let (clients, record) = clients(throttles);
+        let settings = Settings::example();
+        let out = handle_until(&schedule(), &clients, &settings, NOW, Some(deadline), ARN)
+            .await
+            .unwrap();
+        (out, record)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_prune_the_deadline_cut_short_answers_what_it_did_and_is_not_recorded() {
         // Time for the first calls only: the throttle's wait would run into the reserve.
         let deadline = NOW + schedule::RESERVE.as_millis() as i64 + 500;
-        let (clients, record) = clients(1);
-        let out = handle_until(
-            &schedule(),
-            &clients,
-            &Settings::example(),
-            NOW,
-            Some(deadline),
-            ARN,
-        )
-        .await
-        .unwrap();
+        let (out, record) = scheduled_prune(1, deadline).await;
         assert_eq!(out.decision, Decision::Pruned);
         assert_eq!(out.deletion.calls, [100, 100, 40]);
         assert_eq!((out.deletion.throttled, out.deletion.left), (1, 100));
@@ -345,17 +345,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_time_enough_a_throttled_prune_completes_and_is_recorded() {
         let deadline = NOW + 300_000;
-        let (clients, record) = clients(2);
-        let out = handle_until(
-            &schedule(),
-            &clients,
-            &Settings::example(),
-            NOW,
-            Some(deadline),
-            ARN,
-        )
-        .await
-        .unwrap();
+        let (out, record) = scheduled_prune(2, deadline).await;
         assert_eq!((out.deletion.throttled, out.deletion.left), (2, 0));
         assert_eq!(out.counts.deleted, 240);
         assert!(out.recorded_run_started.is_some());
