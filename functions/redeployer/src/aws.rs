@@ -10,7 +10,10 @@ use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::TaskDefinition;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::Poll;
 
 /// The clients and what the execution environment remembers between invocations.
 #[derive(Debug)]
@@ -164,9 +167,11 @@ pub async fn truth(c: &Clients, settings: &Settings) -> Result<(Truth, String), 
     Ok((truth, svc.arn))
 }
 
-/// The family's newest revisions ([`decide::LOOKBACK`]), newest first, read until the first
-/// one that can be reused (so a retry after a partial failure reads one). The family is the
-/// running revision's.
+/// The family's newest revisions ([`decide::LOOKBACK`]), newest first, up to the first one
+/// that can be reused. The family is the running revision's. Revisions not yet remembered are
+/// described at once (a cold process pays one round trip for them, not one each); the newest
+/// alone first when the service does not run it ([`decide::read_alone`]: a retry after a
+/// partial failure reads one).
 pub async fn candidates(
     c: &Clients,
     truth: &Truth,
@@ -184,15 +189,69 @@ pub async fn candidates(
         .await
         .context("ecs:ListTaskDefinitions")?;
     let arns = decide::newest_first(out.task_definition_arns(), family, decide::LOOKBACK);
-    let mut found = Vec::new();
-    for arn in arns {
-        let td = if arn == truth.running_revision() {
-            truth.running.clone()
+    let (alone, together) = arns.split_at(decide::read_alone(&arns, truth.running_revision()));
+    let describe = |arn: String| async move {
+        if arn == truth.running_revision() {
+            Ok(truth.running.clone())
         } else {
-            c.revision(&arn).await?
-        };
-        let stop = decide::reusable(&td, truth, image);
-        found.push(td);
+            c.revision(&arn).await
+        }
+    };
+    until_reusable([alone, together], describe, |td| {
+        decide::reusable(td, truth, image)
+    })
+    .await
+}
+
+/// Reads the revisions of each group at once (at most [`decide::LOOKBACK`] in flight) and
+/// returns them in their order up to the first reusable one: what reading them one after
+/// another would return, whatever order the reads finish in. It returns as soon as that is
+/// known (the first reusable, or the first failure before it), dropping the reads after it.
+async fn until_reusable<Read>(
+    groups: [&[String]; 2],
+    describe: impl Fn(String) -> Read,
+    reusable: impl Fn(&TaskDefinition) -> bool,
+) -> Result<Vec<TaskDefinition>, RedeployError>
+where
+    Read: Future<Output = Result<TaskDefinition, RedeployError>>,
+{
+    let mut found = Vec::new();
+    for group in groups {
+        let mut reads: Vec<Pin<Box<Read>>> = group
+            .iter()
+            .map(|arn| Box::pin(describe(arn.clone())))
+            .collect();
+        let mut done: Vec<Option<Result<TaskDefinition, RedeployError>>> =
+            reads.iter().map(|_| None).collect();
+        let mut next = 0;
+        let stop = std::future::poll_fn(|cx| {
+            for (read, slot) in reads.iter_mut().zip(done.iter_mut()).skip(next) {
+                if slot.is_none() {
+                    if let Poll::Ready(result) = read.as_mut().poll(cx) {
+                        *slot = Some(result);
+                    }
+                }
+            }
+            // Hand over what is done, in order; a later read's result waits for the earlier ones.
+            while let Some(result) = done.get_mut(next).and_then(Option::take) {
+                next += 1;
+                let td = match result {
+                    Ok(td) => td,
+                    Err(e) => return Poll::Ready(Err(e)),
+                };
+                let stop = reusable(&td);
+                found.push(td);
+                if stop {
+                    return Poll::Ready(Ok(true));
+                }
+            }
+            if next == done.len() {
+                Poll::Ready(Ok(false))
+            } else {
+                Poll::Pending
+            }
+        })
+        .await?;
         if stop {
             break;
         }
@@ -289,6 +348,144 @@ mod tests {
         Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
         PortMapping,
     };
+
+    /// What a revision's read gives in the tests below.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Read {
+        Reusable,
+        Other,
+        Fails,
+    }
+
+    fn arn(n: usize) -> String {
+        format!("arn:aws:ecs:us-east-1:1:task-definition/web:{n}")
+    }
+
+    fn answer(n: usize, read: Read) -> Result<TaskDefinition, RedeployError> {
+        match read {
+            Read::Fails => Err(RedeployError::Unusable(format!("no task definition {n}"))),
+            _ => Ok(TaskDefinition::builder()
+                .task_definition_arn(arn(n))
+                .build()),
+        }
+    }
+
+    type Found = Result<Vec<String>, String>;
+
+    fn arns_of(found: Result<Vec<TaskDefinition>, RedeployError>) -> Found {
+        found
+            .map(|tds| {
+                let arn = |td: TaskDefinition| td.task_definition_arn.unwrap_or_default();
+                tds.into_iter().map(arn).collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    /// Reading one after another, as the function did before it read them at once.
+    fn one_by_one(reads: &[Read]) -> Found {
+        let mut found = Vec::new();
+        for (n, read) in reads.iter().enumerate() {
+            let td = answer(n, *read).map_err(|e| e.to_string())?;
+            found.push(td.task_definition_arn.unwrap_or_default());
+            if *read == Read::Reusable {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Runs `until_reusable` over revisions 0.. (`alone` of them first), finishing the reads in
+    /// `order` (indexes), polling after each. Returns what it found and the reads it started.
+    fn run(reads: &[Read], alone: usize, order: &[usize]) -> (Found, Vec<String>) {
+        use std::cell::RefCell;
+        use tokio::sync::oneshot;
+        let arns: Vec<String> = (0..reads.len()).map(arn).collect();
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            reads.iter().map(|_| oneshot::channel()).unzip();
+        let receivers = RefCell::new(receivers.into_iter().map(Some).collect::<Vec<_>>());
+        let started = RefCell::new(Vec::new());
+        let describe = |arn: String| {
+            let n: usize = arn.rsplit(':').next().unwrap().parse().unwrap();
+            started.borrow_mut().push(arn);
+            let rx: oneshot::Receiver<Result<TaskDefinition, RedeployError>> =
+                receivers.borrow_mut()[n].take().unwrap();
+            async move { rx.await.unwrap() }
+        };
+        let reusable = |td: &TaskDefinition| {
+            let n: usize = td
+                .task_definition_arn()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            reads[n] == Read::Reusable
+        };
+        let found = {
+            let (first, rest) = arns.split_at(alone);
+            let mut reading = std::pin::pin!(until_reusable([first, rest], describe, reusable));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
+            let mut polled = reading.as_mut().poll(&mut cx);
+            for &n in order {
+                if polled.is_ready() {
+                    break;
+                }
+                // A read not started yet (the second group) has its answer waiting when it starts.
+                let _ = senders[n].take().unwrap().send(answer(n, reads[n]));
+                polled = reading.as_mut().poll(&mut cx);
+            }
+            let Poll::Ready(found) = polled else {
+                panic!("every read finished, the reading did not");
+            };
+            arns_of(found)
+        };
+        (found, started.into_inner())
+    }
+
+    #[test]
+    fn a_reusable_revision_found_first_does_not_wait_for_the_older_ones() {
+        use Read::*;
+        let reads = [Other, Reusable, Fails, Other];
+        // Newest last, the failing one first: the same answer as one by one.
+        let (found, started) = run(&reads, 0, &[2, 3, 1, 0]);
+        assert_eq!(found, Ok(vec![arn(0), arn(1)]));
+        assert_eq!(started.len(), 4, "all read at once");
+        // The newest alone first, and reusable: one read, as a retry after a partial failure.
+        let (found, started) = run(&[Reusable, Other, Other], 1, &[0, 1, 2]);
+        assert_eq!(found, Ok(vec![arn(0)]));
+        assert_eq!(started, [arn(0)]);
+    }
+
+    proptest::proptest! {
+        /// Whatever order the reads finish in, the revisions found (or the failure) are those of
+        /// reading them one after another; the second group is read only when the first found
+        /// nothing to reuse.
+        #[test]
+        fn the_choice_does_not_depend_on_the_order_the_reads_finish_in(
+            reads in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(Read::Reusable),
+                    proptest::strategy::Just(Read::Other),
+                    proptest::strategy::Just(Read::Fails),
+                ],
+                0..=decide::LOOKBACK,
+            ),
+            alone in 0..=1usize,
+            keys in proptest::collection::vec(proptest::num::u32::ANY, decide::LOOKBACK),
+        ) {
+            let alone = alone.min(reads.len());
+            // Finishing order: the indexes sorted by the generated keys.
+            let mut finish: Vec<usize> = (0..reads.len()).collect();
+            finish.sort_by_key(|&n| keys[n]);
+            let (found, started) = run(&reads, alone, &finish);
+            proptest::prop_assert_eq!(&found, &one_by_one(&reads));
+            let first_decides = alone == 1 && reads[0] != Read::Other;
+            let expected = if first_decides { 1 } else { reads.len() };
+            proptest::prop_assert_eq!(started.len(), expected);
+        }
+    }
 
     #[test]
     fn the_new_revision_copies_everything_but_the_image() {

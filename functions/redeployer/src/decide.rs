@@ -307,6 +307,15 @@ pub fn newest_first(arns: &[String], family: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// How many of the candidates (newest first) are read on their own before the others, which
+/// are read at once (one round trip instead of one per revision): the newest, when the service
+/// does not run it, since a retry after a partial failure finds the revision it registered
+/// there (one call, not the whole lookback); none otherwise (a push with the service on the
+/// newest, the usual case, reads all the older ones together).
+pub fn read_alone(candidates: &[String], running: &str) -> usize {
+    usize::from(candidates.first().is_some_and(|newest| newest != running))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,6 +636,18 @@ mod tests {
         let got = newest_first(&arns, "web", 3);
         let short: Vec<&str> = got.iter().map(|a| a.rsplit('/').next().unwrap()).collect();
         assert_eq!(short, ["web:11", "web:10", "web:9"]);
+    }
+
+    #[test]
+    fn the_newest_is_read_alone_only_when_the_service_does_not_run_it() {
+        let arns: Vec<String> = [3, 2, 1]
+            .iter()
+            .map(|n| format!("{FAMILY_ARN}:{n}"))
+            .collect();
+        assert_eq!(read_alone(&arns, &arns[0]), 0, "on the newest: all at once");
+        assert_eq!(read_alone(&arns, &arns[1]), 1, "a retry's revision first");
+        assert_eq!(read_alone(&arns, &format!("{FAMILY_ARN}:9")), 1);
+        assert_eq!(read_alone(&[], &arns[0]), 0);
     }
 
     #[test]
