@@ -72,10 +72,12 @@ pub fn stop() {
 }
 
 /// SDK configuration for moto: explicit endpoint, region and dummy credentials, and nothing
-/// read from the environment or a developer's ~/.aws.
+/// read from the environment or a developer's ~/.aws; the functions' one HTTP client (the SDK
+/// crates are built without their own).
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(operator_common::http::sdk_client())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
@@ -88,6 +90,7 @@ pub fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
     let credentials = Credentials::new(access_key, "local-secret", None, None, "strict-layer");
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(operator_common::http::sdk_client())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(credentials))
