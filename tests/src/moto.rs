@@ -72,12 +72,13 @@ pub fn stop() {
 }
 
 /// SDK configuration for moto: explicit endpoint, region and dummy credentials, and nothing
-/// read from the environment or a developer's ~/.aws; the functions' one HTTP client (the SDK
-/// crates are built without their own).
+/// read from the environment or a developer's ~/.aws. The SDK's own HTTP client (tests/Cargo.toml
+/// enables it for the harness): operator_common::http's is one per process, and a test's
+/// runtime ending would take that pool's connections with it ("runtime dropped the dispatch
+/// task" in the next test).
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(operator_common::http::sdk_client())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
@@ -90,7 +91,6 @@ pub fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
     let credentials = Credentials::new(access_key, "local-secret", None, None, "strict-layer");
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(operator_common::http::sdk_client())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(credentials))
