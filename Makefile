@@ -49,9 +49,12 @@ lint: check tools-sam
 fmt:
 	$(CARGO) fmt --all
 
+# The functions' own log lines (JSON, as in Lambda) at warn, so that the demo's story reads;
+# `make demo FUNCTION_LOG=info` shows every line.
+FUNCTION_LOG ?= warn
 demo: tools
 	$(CARGO) build --quiet --workspace --bins
-	target/debug/demo
+	FUNCTION_LOG='$(FUNCTION_LOG)' target/debug/demo
 
 FUNCTIONS := provisioner redeployer image-pruner autoscaler
 
