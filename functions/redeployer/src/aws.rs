@@ -9,11 +9,10 @@ use crate::settings::Settings;
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::TaskDefinition;
+use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::Poll;
 
 /// The clients and what the execution environment remembers between invocations.
 #[derive(Debug)]
@@ -217,43 +216,17 @@ where
 {
     let mut found = Vec::new();
     for group in groups {
-        let mut reads: Vec<Pin<Box<Read>>> = group
-            .iter()
-            .map(|arn| Box::pin(describe(arn.clone())))
-            .collect();
-        let mut done: Vec<Option<Result<TaskDefinition, RedeployError>>> =
-            reads.iter().map(|_| None).collect();
-        let mut next = 0;
-        let stop = std::future::poll_fn(|cx| {
-            for (read, slot) in reads.iter_mut().zip(done.iter_mut()).skip(next) {
-                if slot.is_none() {
-                    if let Poll::Ready(result) = read.as_mut().poll(cx) {
-                        *slot = Some(result);
-                    }
-                }
+        // `buffered` runs them together and yields in the group's order; dropping it drops
+        // the reads still running.
+        let mut reads = stream::iter(group.iter().cloned())
+            .map(&describe)
+            .buffered(group.len().max(1));
+        while let Some(td) = reads.next().await.transpose()? {
+            let stop = reusable(&td);
+            found.push(td);
+            if stop {
+                return Ok(found);
             }
-            // Hand over what is done, in order; a later read's result waits for the earlier ones.
-            while let Some(result) = done.get_mut(next).and_then(Option::take) {
-                next += 1;
-                let td = match result {
-                    Ok(td) => td,
-                    Err(e) => return Poll::Ready(Err(e)),
-                };
-                let stop = reusable(&td);
-                found.push(td);
-                if stop {
-                    return Poll::Ready(Ok(true));
-                }
-            }
-            if next == done.len() {
-                Poll::Ready(Ok(false))
-            } else {
-                Poll::Pending
-            }
-        })
-        .await?;
-        if stop {
-            break;
         }
     }
     Ok(found)
@@ -436,7 +409,7 @@ mod tests {
                 let _ = senders[n].take().unwrap().send(answer(n, reads[n]));
                 polled = reading.as_mut().poll(&mut cx);
             }
-            let Poll::Ready(found) = polled else {
+            let std::task::Poll::Ready(found) = polled else {
                 panic!("every read finished, the reading did not");
             };
             arns_of(found)
