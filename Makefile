@@ -30,9 +30,12 @@ tools-sam:
 build:
 	$(CARGO) build --workspace
 
+# The tests build the functions as `cargo test` does (with dev-dependencies, stack.rs's
+# build_function): a separate `cargo build --bins` here would resolve other features and
+# compile the SDK a second time.
 test: tools
 	$(VENV)/bin/cfn-lint template.yaml
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --tests
 	$(CARGO) test --workspace
 
 # The template's scanners (scripts/scan-template.sh installs checkov into .venv-scan) and the

@@ -11,6 +11,7 @@ use crate::template::{scalar, Resolver, Template};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// What happened to one resource, for the progress lines.
@@ -36,22 +37,37 @@ pub struct LocalStack<'t> {
     on_step: Box<dyn Fn(&Step) + Send + Sync>,
 }
 
-/// Builds the functions' debug binaries (a no-op when up to date, as after `make test`'s own
-/// build) and returns the path of `name`'s. The whole workspace is built, not `-p name`: a
-/// single package resolves the shared crates' features differently and would rebuild the SDK.
+/// Builds the workspace's debug binaries (a no-op when up to date, as after `make test`'s or
+/// `make demo`'s own build) and returns the path of `name`'s. The whole workspace is built, not
+/// `-p name`, and with the same targets as the build that made the running program: cargo
+/// resolves features per build (a single package, or tests with their dev-dependencies, enable
+/// others), and a build that resolves them differently compiles a second copy of the SDK, which
+/// once filled CI's disk. Tests are built with `--tests`; the demo calls [`build_bins_only`].
 pub fn build_function(name: &str) -> std::path::PathBuf {
     let root = moto::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["build", "--quiet", "--workspace", "--bins"];
+    if !BINS_ONLY.load(Ordering::Relaxed) {
+        args.push("--tests");
+    }
     let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--workspace", "--bins"])
+        .args(&args)
         .current_dir(&root)
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "cargo build --workspace --bins failed");
+    assert!(status.success(), "cargo {} failed", args.join(" "));
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|_| root.join("target"));
     target.join("debug").join(name)
+}
+
+static BINS_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// For a program built by `cargo build --workspace --bins` (the demo): [`build_function`]
+/// builds as that did, without the tests.
+pub fn build_bins_only() {
+    BINS_ONLY.store(true, Ordering::Relaxed);
 }
 
 pub fn build_provisioner() -> std::path::PathBuf {

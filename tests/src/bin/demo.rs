@@ -199,6 +199,8 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // make demo built it with `cargo build --workspace --bins`: the functions are built alike.
+    local_harness::stack::build_bins_only();
     let result = run().await;
     moto::stop();
     match result {
