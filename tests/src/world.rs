@@ -249,7 +249,7 @@ impl World {
 
     /// Pushes an image to moto's ECR with an explicit digest (moto's own collide).
     pub async fn push_image(&self, repository: &str, tag: &str, seed: u32) -> String {
-        push_image(&self.clients.ecr, repository, tag, seed).await
+        push_image(self.clients.ecr(), repository, tag, seed).await
     }
 
     /// Pushes images `seeds`, tagged `{prefix}{seed}`, from `workers` concurrent workers
@@ -264,7 +264,7 @@ impl World {
         let mut set = tokio::task::JoinSet::new();
         for worker in 0..workers {
             let (ecr, repository, prefix) = (
-                self.clients.ecr.clone(),
+                self.clients.ecr().clone(),
                 repository.to_string(),
                 prefix.to_string(),
             );

@@ -20,7 +20,7 @@ async fn a_throttled_call_is_retried_by_the_sdk_and_succeeds() {
     let name = w.name("throttled");
     strict::inject(fault("ecs:CreateCluster", &name, FaultKind::Throttle, 2));
     w.clients
-        .ecs
+        .ecs()
         .create_cluster()
         .cluster_name(&name)
         .send()
@@ -40,7 +40,7 @@ async fn a_server_error_on_a_query_protocol_call_is_retried_and_then_surfaces() 
     let name = w.name("tg5xx");
     let create = || {
         w.clients
-            .elb
+            .elb()
             .create_target_group()
             .name(&name)
             .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
@@ -92,7 +92,7 @@ async fn a_lost_response_happened_in_aws_and_the_retry_meets_its_effect() {
     ));
     let err = w
         .clients
-        .ecr
+        .ecr()
         .create_repository()
         .repository_name(&name)
         .send()
@@ -107,7 +107,7 @@ async fn a_lost_response_happened_in_aws_and_the_retry_meets_its_effect() {
     assert_eq!(strict::calls("ecr:CreateRepository", &name), 2);
     let seen = w
         .clients
-        .ecr
+        .ecr()
         .describe_repositories()
         .repository_names(&name)
         .send()
@@ -122,7 +122,7 @@ async fn faults_touch_only_the_matching_calls() {
     let (mine, other) = (w.name("mine"), w.name("other"));
     strict::inject(fault("ecs:CreateCluster", &mine, FaultKind::Throttle, 1));
     w.clients
-        .ecs
+        .ecs()
         .create_cluster()
         .cluster_name(&other)
         .send()
@@ -130,7 +130,7 @@ async fn faults_touch_only_the_matching_calls() {
         .unwrap();
     assert_eq!(strict::calls("ecs:CreateCluster", &other), 1);
     w.clients
-        .ecs
+        .ecs()
         .create_cluster()
         .cluster_name(&mine)
         .send()
@@ -141,7 +141,7 @@ async fn faults_touch_only_the_matching_calls() {
 
 /// A cluster with one service (EC2 launch type: no network needed in moto).
 async fn cluster_with_service(w: &World, cluster: &str, service: &str) {
-    let ecs = &w.clients.ecs;
+    let ecs = w.clients.ecs();
     ecs.create_cluster()
         .cluster_name(cluster)
         .send()
@@ -173,7 +173,7 @@ async fn cluster_with_service(w: &World, cluster: &str, service: &str) {
 async fn status(w: &World, cluster: &str, service: &str) -> String {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(cluster)
         .services(service)
@@ -188,7 +188,7 @@ async fn a_deleted_service_drains_and_meanwhile_blocks_its_cluster_and_its_name(
     let w = World::new().await;
     let (cluster, service) = (w.name("drain"), w.name("web"));
     cluster_with_service(&w, &cluster, &service).await;
-    let ecs = &w.clients.ecs;
+    let ecs = w.clients.ecs();
     let deleted = ecs
         .delete_service()
         .cluster(&cluster)
@@ -274,7 +274,7 @@ async fn the_first_capacity_provider_cluster_of_an_account_fails_once_on_the_ser
     let w = World::new().await;
     let create = |name: String| {
         w.clients
-            .ecs
+            .ecs()
             .create_cluster()
             .cluster_name(name)
             .capacity_providers("FARGATE")
@@ -333,7 +333,7 @@ async fn a_bound_principal_gets_exactly_what_its_policy_allows_and_aws_shaped_de
     // ECS's service-linked role exists (made by the harness's own first cluster), so that
     // CreateCluster needs no iam:CreateServiceLinkedRole here.
     w.clients
-        .ecs
+        .ecs()
         .create_cluster()
         .cluster_name(w.name("first"))
         .send()
@@ -444,7 +444,7 @@ async fn elb_creates_need_the_ec2_describes_aws_documents_and_resource_tags_are_
     // The harness (unrestricted) makes it, tagged by someone else: the tag condition refuses.
     let made = w
         .clients
-        .elb
+        .elb()
         .create_target_group()
         .name(&name)
         .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
@@ -472,7 +472,7 @@ async fn elb_creates_need_the_ec2_describes_aws_documents_and_resource_tags_are_
         .expect_err("not tagged owner=me");
     assert_eq!(err.code(), Some("AccessDenied"));
     w.clients
-        .elb
+        .elb()
         .add_tags()
         .resource_arns(&arn)
         .tags(
@@ -621,7 +621,7 @@ async fn the_first_load_balancer_of_an_account_needs_to_create_the_service_linke
 
     // Once any load balancer made the role, creating one needs no more than the rest.
     w.clients
-        .elb
+        .elb()
         .create_load_balancer()
         .name(w.name("lb0"))
         .set_subnets(Some(n.public_subnets.clone()))

@@ -1,28 +1,69 @@
 use aws_config::SdkConfig;
+use std::sync::OnceLock;
 use tokio::time::Instant;
 
-/// The AWS clients the resources use, built once per execution environment.
+/// The AWS clients the resources use, built once per execution environment, each on its first
+/// use: a request touches one or two of the five services, and building an SDK crate's first
+/// client parses that crate's endpoint partitions (~0.4 M instructions each, README "Cold
+/// start"), so a cold Create of a repository builds ECR's alone.
 #[derive(Debug, Clone)]
 pub struct Clients {
-    pub ecr: aws_sdk_ecr::Client,
-    pub ecs: aws_sdk_ecs::Client,
-    pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    pub scaling: aws_sdk_applicationautoscaling::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
+    config: SdkConfig,
+    ecr: OnceLock<aws_sdk_ecr::Client>,
+    ecs: OnceLock<aws_sdk_ecs::Client>,
+    elb: OnceLock<aws_sdk_elasticloadbalancingv2::Client>,
+    scaling: OnceLock<aws_sdk_applicationautoscaling::Client>,
+    logs: OnceLock<aws_sdk_cloudwatchlogs::Client>,
     pub region: String,
 }
 
+/// `$field`'s client, built on first use; every one counts its requests
+/// (`operator_common::aws::ApiCallCounter`).
+macro_rules! lazy_client {
+    ($self:ident . $field:ident, $sdk:ident) => {
+        $self
+            .$field
+            .get_or_init(|| operator_common::counted_client!($sdk, &$self.config))
+    };
+}
+
 impl Clients {
-    /// Every client counts its requests (`operator_common::aws::ApiCallCounter`).
     pub fn new(config: &SdkConfig) -> Self {
         Clients {
-            ecr: operator_common::counted_client!(aws_sdk_ecr, config),
-            ecs: operator_common::counted_client!(aws_sdk_ecs, config),
-            elb: operator_common::counted_client!(aws_sdk_elasticloadbalancingv2, config),
-            scaling: operator_common::counted_client!(aws_sdk_applicationautoscaling, config),
-            logs: operator_common::counted_client!(aws_sdk_cloudwatchlogs, config),
+            config: config.clone(),
+            ecr: OnceLock::new(),
+            ecs: OnceLock::new(),
+            elb: OnceLock::new(),
+            scaling: OnceLock::new(),
+            logs: OnceLock::new(),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         }
+    }
+
+    pub fn ecr(&self) -> &aws_sdk_ecr::Client {
+        lazy_client!(self.ecr, aws_sdk_ecr)
+    }
+
+    pub fn ecs(&self) -> &aws_sdk_ecs::Client {
+        lazy_client!(self.ecs, aws_sdk_ecs)
+    }
+
+    pub fn elb(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        lazy_client!(self.elb, aws_sdk_elasticloadbalancingv2)
+    }
+
+    pub fn scaling(&self) -> &aws_sdk_applicationautoscaling::Client {
+        lazy_client!(self.scaling, aws_sdk_applicationautoscaling)
+    }
+
+    pub fn logs(&self) -> &aws_sdk_cloudwatchlogs::Client {
+        lazy_client!(self.logs, aws_sdk_cloudwatchlogs)
+    }
+
+    /// The same clients with `ecs` as the ECS client (a test signing as another account).
+    pub fn with_ecs(mut self, ecs: aws_sdk_ecs::Client) -> Self {
+        self.ecs = OnceLock::from(ecs);
+        self
     }
 }
 
@@ -61,5 +102,25 @@ pub(crate) mod tests {
 
     pub fn offline_scaling() -> aws_sdk_applicationautoscaling::Client {
         aws_sdk_applicationautoscaling::Client::new(&offline_config())
+    }
+
+    #[test]
+    fn a_client_is_built_on_its_first_use_only() {
+        let clients = super::Clients::new(&offline_config());
+        let built = |c: &super::Clients| {
+            [
+                c.ecr.get().is_some(),
+                c.ecs.get().is_some(),
+                c.elb.get().is_some(),
+                c.scaling.get().is_some(),
+                c.logs.get().is_some(),
+            ]
+        };
+        assert_eq!(built(&clients), [false; 5]);
+        clients.ecr();
+        assert_eq!(built(&clients), [true, false, false, false, false]);
+        clients.logs();
+        assert_eq!(built(&clients), [true, false, false, false, true]);
+        assert_eq!(clients.region, "us-east-1");
     }
 }

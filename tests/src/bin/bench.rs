@@ -275,7 +275,7 @@ fn sample_event(function: &str, file: &str) -> Value {
 
 /// The service back at 2 tasks, without the autoscaler's record: the next alarm scales again.
 async fn reset_service(w: &World, cluster: &str, service: &str) {
-    let ecs = &w.clients.ecs;
+    let ecs = w.clients.ecs();
     let described = ecs
         .describe_services()
         .cluster(cluster)

@@ -36,7 +36,7 @@ fn print_step(step: &Step) {
 async fn service_line(w: &World, app: &str) -> String {
     let Ok(out) = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(app)
         .services(app)
@@ -51,7 +51,7 @@ async fn service_line(w: &World, app: &str) -> String {
     let td = s.task_definition().unwrap_or_default();
     let image = match w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(td)
         .send()

@@ -489,7 +489,7 @@ pub async fn desired(
 ) -> Result<(i32, Vec<(String, String)>), String> {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(cluster)
         .services(service)

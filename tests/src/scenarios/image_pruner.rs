@@ -241,7 +241,7 @@ pub async fn bench_case(w: &World) -> BenchCase {
 async fn images(w: &World, repository: &str) -> Result<BTreeSet<(String, String)>, String> {
     let out = w
         .clients
-        .ecr
+        .ecr()
         .describe_images()
         .repository_name(repository)
         .send()
@@ -263,7 +263,7 @@ async fn images(w: &World, repository: &str) -> Result<BTreeSet<(String, String)
 async fn running_digest(w: &World, cluster: &str, service: &str) -> Option<String> {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(cluster)
         .services(service)
@@ -273,7 +273,7 @@ async fn running_digest(w: &World, cluster: &str, service: &str) -> Option<Strin
     let td = out.services().first()?.task_definition()?.to_string();
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(td)
         .send()

@@ -98,7 +98,7 @@ impl Redeployer {
 pub async fn service_image(w: &World) -> (String, String) {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(w.name("sky"))
         .services(w.name("web"))
@@ -108,7 +108,7 @@ pub async fn service_image(w: &World) -> (String, String) {
     let td = out.services()[0].task_definition().unwrap().to_string();
     let def = w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(&td)
         .send()
@@ -125,7 +125,7 @@ pub async fn service_image(w: &World) -> (String, String) {
 pub async fn revisions(w: &World) -> usize {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .list_task_definitions()
         .family_prefix(w.name("web"))
         .send()

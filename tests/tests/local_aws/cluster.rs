@@ -8,7 +8,7 @@ const TYPE: &str = "Custom::Cluster";
 async fn status(w: &World, name: &str) -> Option<String> {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(name)
         .send()
@@ -34,7 +34,7 @@ async fn create_update_replace_and_delete() {
         .ends_with(&format!("cluster/{name}")));
     let c = w
         .clients
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(&name)
         .send()
@@ -83,7 +83,7 @@ async fn a_cluster_this_stack_did_not_make_is_refused_and_survives() {
     let w = World::new().await;
     let name = w.name("by-hand");
     w.clients
-        .ecs
+        .ecs()
         .create_cluster()
         .cluster_name(&name)
         .send()
@@ -151,12 +151,11 @@ async fn an_accounts_first_cluster_is_retried_until_the_service_linked_role_exis
     // A fresh account: its first CreateCluster with capacity providers meets the
     // service-linked role still being made (the strict layer plays it).
     let config = local_harness::moto::sdk_config(&w.endpoint);
-    let mut clients = w.clients.clone();
-    clients.ecs = aws_sdk_ecs::Client::from_conf(
+    let clients = w.clients.clone().with_ecs(aws_sdk_ecs::Client::from_conf(
         aws_sdk_ecs::config::Builder::from(&config)
             .interceptor(Account("000000000042"))
             .build(),
-    );
+    ));
     let name = w.name("first");
     let p = w.cfn.request(
         "Create",

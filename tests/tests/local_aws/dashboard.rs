@@ -91,7 +91,7 @@ async fn deploy(w: &World, app: &str) -> (LocalStack<'static>, Deployed) {
     }
     let described = w
         .clients
-        .elb
+        .elb()
         .describe_load_balancers()
         .names(app)
         .send()
@@ -103,7 +103,7 @@ async fn deploy(w: &World, app: &str) -> (LocalStack<'static>, Deployed) {
         .to_string();
     let tgs = w
         .clients
-        .elb
+        .elb()
         .describe_target_groups()
         .load_balancer_arn(&lb_arn)
         .send()
@@ -304,7 +304,7 @@ async fn the_dashboard_shows_this_stack_s_metrics_alarms_and_logs() {
     // Container Insights publishes the task counts only for a cluster that enables it.
     let clusters = w
         .clients
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(&d.cluster)
         .include(aws_sdk_ecs::types::ClusterField::Settings)

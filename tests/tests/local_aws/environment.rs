@@ -91,7 +91,7 @@ async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_
     assert!(outputs["RepositoryUri"].ends_with(&format!("/{app}")));
     let described = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(&app)
         .services(&app)
@@ -191,7 +191,7 @@ async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_
     );
     let described = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(&app)
         .services(&app)
@@ -202,7 +202,7 @@ async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_
     assert_eq!(service.desired_count(), 3);
     let td = w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(service.task_definition().unwrap())
         .send()
@@ -235,7 +235,7 @@ async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_
     );
     let described = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(&app)
         .services(&app)
@@ -248,7 +248,7 @@ async fn the_template_deploys_updates_and_deletes_with_every_function_under_its_
         .all(|s| s.status() != Some("ACTIVE")));
     let lbs = w
         .clients
-        .elb
+        .elb()
         .describe_load_balancers()
         .names(&app)
         .send()

@@ -52,7 +52,7 @@ async fn repository(w: &World) -> String {
 async fn digests(w: &World, repository: &str) -> BTreeSet<String> {
     let out = w
         .clients
-        .ecr
+        .ecr()
         .describe_images()
         .repository_name(repository)
         .send()
@@ -167,7 +167,7 @@ async fn images_named_only_by_digest_or_by_a_rollback_revision_are_kept() {
                    "mediaType": "application/vnd.docker.container.image.v1+json"},
         "layers": []});
     w.clients
-        .ecr
+        .ecr()
         .put_image()
         .repository_name(&repo)
         .image_manifest(manifest.to_string())
@@ -180,7 +180,7 @@ async fn images_named_only_by_digest_or_by_a_rollback_revision_are_kept() {
     let family = w.name("web");
     for image in [format!("{uri}@{untagged}"), format!("{uri}:v-old")] {
         w.clients
-            .ecs
+            .ecs()
             .register_task_definition()
             .family(&family)
             .container_definitions(
@@ -325,7 +325,7 @@ async fn a_push_that_a_later_prune_already_saw_is_skipped_with_one_call() {
         .to_string();
     let tags = w
         .clients
-        .ecr
+        .ecr()
         .list_tags_for_resource()
         .resource_arn(format!(
             "arn:aws:ecr:us-east-1:123456789012:repository/{repo}"
@@ -368,7 +368,7 @@ async fn a_push_that_a_later_prune_already_saw_is_skipped_with_one_call() {
 async fn platform_manifests_and_signatures_of_kept_images_stay_the_rest_goes() {
     let w = World::new().await;
     let repo = repository(&w).await;
-    let ecr = &w.clients.ecr;
+    let ecr = w.clients.ecr();
     // An old multi-arch image and its signatures, then a newer one with its own.
     let (old, old_children) = push_multi_arch(ecr, &repo, "v1", 900).await;
     let (old_referrer, old_sig) = sign(ecr, &repo, &old, 900).await;
@@ -481,7 +481,7 @@ async fn the_pruner_runs_under_its_own_template_policy() {
         "{env:?}"
     );
 
-    let ecr = &w.clients.ecr;
+    let ecr = w.clients.ecr();
     let (old, _) = push_multi_arch(ecr, &app, "v1", 700).await;
     sign(ecr, &app, &old, 700).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -47,7 +47,7 @@ impl Stage {
     async fn new() -> Stage {
         let w = World::new().await;
         let (repo, uri, props) = w.foundations().await;
-        let ecr = w.clients.ecr.clone();
+        let ecr = w.clients.ecr().clone();
         let (in_use, children) = push_multi_arch(&ecr, &repo, "latest", 1).await;
         let (referrer, sig) = sign(&ecr, &repo, &in_use, 1).await;
         w.create_service(&props).await;
@@ -55,7 +55,7 @@ impl Stage {
         // and a protected one.
         let rollback = w.push_image(&repo, "v0", 2).await;
         w.clients
-            .ecs
+            .ecs()
             .register_task_definition()
             .family(w.name("web"))
             .container_definitions(
@@ -86,7 +86,7 @@ impl Stage {
     /// events ECR would send for it (one per manifest pushed).
     async fn push(&mut self, tag: &str, multi_arch: bool) -> Vec<Value> {
         self.seed += 1;
-        let ecr = &self.w.clients.ecr;
+        let ecr = self.w.clients.ecr();
         let at = now_millis();
         if multi_arch {
             let (index, children) = push_multi_arch(ecr, &self.repo, tag, self.seed).await;
@@ -112,7 +112,7 @@ impl Stage {
         let out = self
             .w
             .clients
-            .ecr
+            .ecr()
             .describe_images()
             .repository_name(&self.repo)
             .send()
@@ -329,7 +329,7 @@ async fn record(stage: &Stage) -> Option<String> {
     let out = stage
         .w
         .clients
-        .ecr
+        .ecr()
         .list_tags_for_resource()
         .resource_arn(format!(
             "arn:aws:ecr:us-east-1:123456789012:repository/{}",

@@ -9,7 +9,7 @@ const TYPE: &str = "Custom::LoadBalancer";
 async fn described(w: &World, lb_arn: &str) -> Vec<Listener> {
     let out = w
         .clients
-        .elb
+        .elb()
         .describe_listeners()
         .load_balancer_arn(lb_arn)
         .send()
@@ -77,7 +77,7 @@ async fn create_update_and_delete() {
     );
     let tg = w
         .clients
-        .elb
+        .elb()
         .describe_target_groups()
         .target_group_arns(created.data("TargetGroupArn"))
         .send()
@@ -113,7 +113,7 @@ async fn create_update_and_delete() {
     assert_eq!(updated.physical_id, arn);
     let tg = w
         .clients
-        .elb
+        .elb()
         .describe_target_groups()
         .target_group_arns(created.data("TargetGroupArn"))
         .send()
@@ -155,7 +155,7 @@ async fn create_update_and_delete() {
         assert!(deleted.is_success(), "{}", deleted.reason);
         let gone = w
             .clients
-            .elb
+            .elb()
             .describe_load_balancers()
             .load_balancer_arns(id.as_str())
             .send()
@@ -164,7 +164,7 @@ async fn create_update_and_delete() {
     }
     let tg = w
         .clients
-        .elb
+        .elb()
         .describe_target_groups()
         .names(w.name("sky") + "-tg")
         .send()
@@ -209,7 +209,7 @@ async fn a_certificate_adds_https_and_redirects_http() {
 async fn drops_invalid_header_fields(w: &World, lb_arn: &str) -> Option<String> {
     let out = w
         .clients
-        .elb
+        .elb()
         .describe_load_balancer_attributes()
         .load_balancer_arn(lb_arn)
         .send()
@@ -249,7 +249,7 @@ async fn invalid_headers_are_dropped_and_https_takes_a_current_tls_policy() {
 
     // A load balancer without it (made before this rule, or changed by hand) gets it back.
     w.clients
-        .elb
+        .elb()
         .modify_load_balancer_attributes()
         .load_balancer_arn(&arn)
         .attributes(
@@ -295,7 +295,7 @@ async fn invalid_headers_are_dropped_and_https_takes_a_current_tls_policy() {
 
     // A listener under a legacy policy is moved back onto the property's.
     w.clients
-        .elb
+        .elb()
         .modify_listener()
         .listener_arn(&listener)
         .ssl_policy("ELBSecurityPolicy-2016-08")
@@ -331,7 +331,7 @@ async fn invalid_headers_are_dropped_and_https_takes_a_current_tls_policy() {
 async fn load_balancer_named(w: &World, name: &str) -> Option<String> {
     let out = w
         .clients
-        .elb
+        .elb()
         .describe_load_balancers()
         .names(name)
         .send()
@@ -345,7 +345,7 @@ async fn load_balancer_named(w: &World, name: &str) -> Option<String> {
 async fn deregistration_delay(w: &World, tg_arn: &str) -> String {
     let out = w
         .clients
-        .elb
+        .elb()
         .describe_target_group_attributes()
         .target_group_arn(tg_arn)
         .send()
@@ -383,7 +383,7 @@ async fn a_load_balancer_this_stack_did_not_make_is_refused_and_survives() {
     let net = w.network().await;
     let theirs = w
         .clients
-        .elb
+        .elb()
         .create_load_balancer()
         .name(&name)
         .set_subnets(Some(net.public_subnets.clone()))
@@ -442,7 +442,7 @@ async fn a_rename_that_fails_after_making_the_new_load_balancer_deletes_it() {
     );
     let tg = w
         .clients
-        .elb
+        .elb()
         .describe_target_groups()
         .names(format!("{new_name}-tg"))
         .send()

@@ -213,7 +213,7 @@ async fn unknown_resource_types_fail_on_create_and_succeed_on_delete() {
 async fn nothing_exists(w: &World) {
     let repo = w
         .clients
-        .ecr
+        .ecr()
         .describe_repositories()
         .repository_names(w.name("sky-high-booker"))
         .send()
@@ -221,7 +221,7 @@ async fn nothing_exists(w: &World) {
     assert!(repo.is_err(), "no repository was created");
     let clusters = w
         .clients
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(w.name("sky"))
         .send()
@@ -236,7 +236,7 @@ async fn nothing_exists(w: &World) {
     );
     let lbs = w
         .clients
-        .elb
+        .elb()
         .describe_load_balancers()
         .names(w.name("sky"))
         .send()
@@ -247,7 +247,7 @@ async fn nothing_exists(w: &World) {
     );
     let tds = w
         .clients
-        .ecs
+        .ecs()
         .list_task_definitions()
         .family_prefix(w.name("web"))
         .send()
@@ -259,7 +259,7 @@ async fn nothing_exists(w: &World) {
     );
     let logs = w
         .clients
-        .logs
+        .logs()
         .describe_log_groups()
         .log_group_name_prefix(format!("/ecs/{}", w.name("web")))
         .send()

@@ -61,7 +61,7 @@ async fn a_push_rolls_the_service_onto_exactly_that_image_once() {
     assert_eq!(calls(&response), 7, "{response}");
     let def = w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(&td)
         .send()
@@ -221,7 +221,7 @@ async fn a_circuit_breaker_rollback_is_not_fought() {
     // The bad image's tasks never start: the circuit breaker rolls the service back (here
     // played by the test; moto has no circuit breaker) and the failed deployment drains.
     w.clients
-        .ecs
+        .ecs()
         .update_service()
         .cluster(w.name("sky"))
         .service(w.name("web"))
@@ -290,7 +290,7 @@ async fn a_roll_whose_record_failed_is_recorded_by_the_retry() {
     );
     // So a circuit-breaker rollback of that roll is still known as one.
     w.clients
-        .ecs
+        .ecs()
         .update_service()
         .cluster(w.name("sky"))
         .service(w.name("web"))
@@ -359,7 +359,7 @@ async fn a_deleted_tag_changes_nothing_and_says_so() {
         .unwrap();
     let before = (revisions(&w).await, service_image(&w).await);
     w.clients
-        .ecr
+        .ecr()
         .batch_delete_image()
         .repository_name(&repository)
         .image_ids(ImageIdentifier::builder().image_tag("latest").build())
@@ -517,7 +517,7 @@ async fn a_later_stack_update_keeps_the_pushed_digest() {
     let arn = {
         let out = w
             .clients
-            .ecs
+            .ecs()
             .describe_services()
             .cluster(w.name("sky"))
             .services(w.name("web"))
@@ -540,7 +540,7 @@ async fn a_later_stack_update_keeps_the_pushed_digest() {
     );
     let def = w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(&td)
         .send()

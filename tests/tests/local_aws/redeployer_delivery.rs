@@ -83,7 +83,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 async fn family(w: &World) -> BTreeMap<String, String> {
     let arns = w
         .clients
-        .ecs
+        .ecs()
         .list_task_definitions()
         .family_prefix(w.name("web"))
         .send()
@@ -95,7 +95,7 @@ async fn family(w: &World) -> BTreeMap<String, String> {
     for arn in arns {
         let td = w
             .clients
-            .ecs
+            .ecs()
             .describe_task_definition()
             .task_definition(&arn)
             .send()
@@ -191,7 +191,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             Step::Untag => {
                 if let Some(seed) = tag.take() {
                     w.clients
-                        .ecr
+                        .ecr()
                         .batch_delete_image()
                         .repository_name(&repository)
                         .image_ids(

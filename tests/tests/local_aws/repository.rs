@@ -7,7 +7,7 @@ const TYPE: &str = "Custom::Repository";
 
 async fn repository_exists(w: &World, name: &str) -> bool {
     w.clients
-        .ecr
+        .ecr()
         .describe_repositories()
         .repository_names(name)
         .send()
@@ -33,7 +33,7 @@ async fn create_update_and_delete() {
         .ends_with(&format!(".amazonaws.com/{name}")));
     let repo = w
         .clients
-        .ecr
+        .ecr()
         .describe_repositories()
         .repository_names(&name)
         .send()
@@ -44,7 +44,7 @@ async fn create_update_and_delete() {
     assert_eq!(repo.image_tag_mutability().unwrap().as_str(), "MUTABLE");
     let tags = w
         .clients
-        .ecr
+        .ecr()
         .list_tags_for_resource()
         .resource_arn(repo.repository_arn().unwrap())
         .send()
@@ -62,7 +62,7 @@ async fn create_update_and_delete() {
     assert_eq!(updated.physical_id, name, "an in-place update keeps the id");
     let repo = w
         .clients
-        .ecr
+        .ecr()
         .describe_repositories()
         .repository_names(&name)
         .send()
@@ -74,7 +74,7 @@ async fn create_update_and_delete() {
     assert_eq!(repo.image_tag_mutability().unwrap().as_str(), "IMMUTABLE");
     let tags = w
         .clients
-        .ecr
+        .ecr()
         .list_tags_for_resource()
         .resource_arn(repo.repository_arn().unwrap())
         .send()
@@ -90,7 +90,7 @@ async fn create_update_and_delete() {
     assert!(rolled_back.is_success(), "{}", rolled_back.reason);
     let repo = w
         .clients
-        .ecr
+        .ecr()
         .describe_repositories()
         .repository_names(&name)
         .send()
@@ -201,7 +201,7 @@ async fn a_repository_this_stack_did_not_make_is_refused_and_survives() {
     // Made by hand: no ownership tags.
     let name = w.name("by-hand");
     w.clients
-        .ecr
+        .ecr()
         .create_repository()
         .repository_name(&name)
         .send()
@@ -254,7 +254,7 @@ async fn a_repository_this_stack_did_not_make_is_refused_and_survives() {
     assert_eq!(update.status, "FAILED", "an Update never touches it either");
     let out = w
         .clients
-        .ecr
+        .ecr()
         .describe_repositories()
         .repository_names(&theirs)
         .send()
@@ -273,7 +273,7 @@ async fn what_the_provisioner_makes_carries_the_stack_and_logical_id() {
     assert!(made.is_success(), "{}", made.reason);
     let tags = w
         .clients
-        .ecr
+        .ecr()
         .list_tags_for_resource()
         .resource_arn(made.data("RepositoryArn"))
         .send()

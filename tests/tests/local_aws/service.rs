@@ -32,7 +32,7 @@ async fn seen(w: &World, answer: &Answer) -> Seen {
         provisioner::service::parse_service_arn(&answer.physical_id).expect("a service ARN");
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(&cluster)
         .services(&name)
@@ -46,7 +46,7 @@ async fn seen(w: &World, answer: &Answer) -> Seen {
     } else {
         let out = w
             .clients
-            .ecs
+            .ecs()
             .describe_task_definition()
             .task_definition(&td)
             .send()
@@ -68,7 +68,7 @@ async fn seen(w: &World, answer: &Answer) -> Seen {
 async fn revisions(w: &World, family: &str) -> usize {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .list_task_definitions()
         .family_prefix(family)
         .send()
@@ -103,7 +103,7 @@ async fn create_update_and_delete() {
 
     let logs = w
         .clients
-        .logs
+        .logs()
         .describe_log_groups()
         .log_group_name_prefix(created.data("LogGroupName"))
         .send()
@@ -113,7 +113,7 @@ async fn create_update_and_delete() {
     let resource_id = format!("service/{}/{}", w.name("sky"), w.name("web"));
     let targets = w
         .clients
-        .scaling
+        .scaling()
         .describe_scalable_targets()
         .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
         .resource_ids(&resource_id)
@@ -124,7 +124,7 @@ async fn create_update_and_delete() {
     assert_eq!((t.min_capacity(), t.max_capacity()), (1, 5));
     let policies = w
         .clients
-        .scaling
+        .scaling()
         .describe_scaling_policies()
         .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
         .resource_id(&resource_id)
@@ -171,7 +171,7 @@ async fn create_update_and_delete() {
     assert!(back.is_success(), "{}", back.reason);
     let td = w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(back.data("TaskDefinitionArn"))
         .send()
@@ -183,7 +183,7 @@ async fn create_update_and_delete() {
     assert!(deleted.is_success(), "{}", deleted.reason);
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(w.name("sky"))
         .services(w.name("web"))
@@ -196,7 +196,7 @@ async fn create_update_and_delete() {
     );
     let targets = w
         .clients
-        .scaling
+        .scaling()
         .describe_scalable_targets()
         .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
         .resource_ids(&resource_id)
@@ -223,7 +223,7 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
 
     // At run time: the autoscaler scales to 4, the redeployer rolls a newer push.
     w.clients
-        .ecs
+        .ecs()
         .update_service()
         .cluster(&cluster)
         .service(&name)
@@ -235,7 +235,7 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
     let current = seen(&w, &created).await;
     let td = w
         .clients
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(&current.task_definition)
         .send()
@@ -247,7 +247,7 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
     let td = td.task_definition().unwrap();
     let redeployed = w
         .clients
-        .ecs
+        .ecs()
         .register_task_definition()
         .family(td.family().unwrap())
         .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
@@ -266,7 +266,7 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
         .unwrap()
         .to_string();
     w.clients
-        .ecs
+        .ecs()
         .update_service()
         .cluster(&cluster)
         .service(&name)
@@ -304,7 +304,7 @@ async fn a_stack_update_keeps_the_autoscaled_count_and_the_pushed_digest() {
 
     // Narrower bounds clamp the running count.
     w.clients
-        .ecs
+        .ecs()
         .update_service()
         .cluster(&cluster)
         .service(&name)
@@ -432,7 +432,7 @@ async fn waiting_for_steady_state_reports_the_rollout() {
 async fn status_of(w: &World, cluster: &str, name: &str) -> Option<String> {
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(cluster)
         .services(name)
@@ -447,7 +447,7 @@ async fn status_of(w: &World, cluster: &str, name: &str) -> Option<String> {
 /// Deletes the service behind the provisioner's back: ECS then keeps it DRAINING for a while.
 async fn delete_by_hand(w: &World, cluster: &str, name: &str) {
     w.clients
-        .ecs
+        .ecs()
         .delete_service()
         .cluster(cluster)
         .service(name)
@@ -504,7 +504,7 @@ async fn a_cluster_delete_retries_while_a_service_drains() {
     );
     let out = w
         .clients
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(&cluster)
         .send()
@@ -722,7 +722,7 @@ async fn after_a_rename_the_old_resources_are_deleted_under_the_new_policy() {
     );
     let old_cluster = w
         .clients
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(&before)
         .send()
@@ -734,7 +734,7 @@ async fn after_a_rename_the_old_resources_are_deleted_under_the_new_policy() {
         .all(|c| c.status() != Some("ACTIVE")));
     let old_lb = w
         .clients
-        .elb
+        .elb()
         .describe_load_balancers()
         .names(&before)
         .send()

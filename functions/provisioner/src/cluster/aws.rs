@@ -88,7 +88,7 @@ pub async fn act(
     current: Option<ClusterState>,
     owner: &Owner,
 ) -> Result<Success> {
-    let ecs = &env.clients.ecs;
+    let ecs = env.clients.ecs();
     let mut arn = current.map(|c| c.arn);
     let mut reason = None;
     for action in &plan.actions {

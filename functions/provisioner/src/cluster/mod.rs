@@ -13,7 +13,7 @@ use plan::Phase;
 use properties::ClusterSpec;
 
 pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
-    let ecs = &env.clients.ecs;
+    let ecs = env.clients.ecs();
     let (phase, spec) = match &request.kind {
         RequestKind::Create => (Phase::Create, ClusterSpec::parse(&request.properties)?),
         RequestKind::Update { old_properties, .. } => (

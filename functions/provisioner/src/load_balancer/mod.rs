@@ -13,7 +13,7 @@ use plan::Phase;
 use properties::LoadBalancerSpec;
 
 pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
-    let elb = &env.clients.elb;
+    let elb = env.clients.elb();
     let owner = Owner::of(request);
     match &request.kind {
         RequestKind::Delete { physical_id } => {

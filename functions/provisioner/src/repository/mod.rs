@@ -12,7 +12,7 @@ use plan::Phase;
 use properties::RepositorySpec;
 
 pub async fn handle(request: &Request, env: &Env) -> Result<Success> {
-    let ecr = &env.clients.ecr;
+    let ecr = env.clients.ecr();
     let (phase, name) = match &request.kind {
         RequestKind::Create => (
             Phase::Create,

@@ -70,7 +70,7 @@ pub async fn read_service(
     owner: &Owner,
 ) -> Result<Current> {
     let described = clients
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(cluster)
         .services(name)
@@ -97,7 +97,7 @@ pub async fn read_service(
         && !task_definition_arn.is_empty()
     {
         let out = clients
-            .ecs
+            .ecs()
             .describe_task_definition()
             .task_definition(&task_definition_arn)
             .send()
@@ -172,7 +172,7 @@ async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<(Option<S
         return Ok((None, false));
     };
     let described = clients
-        .ecr
+        .ecr()
         .describe_images()
         .repository_name(repository)
         .image_ids(
@@ -206,7 +206,7 @@ async fn image_digest(clients: &Clients, spec: &ServiceSpec) -> Result<(Option<S
 async fn cluster_strategy(clients: &Clients, cluster: &str) -> Result<Vec<StrategyItem>> {
     // The cluster's default, for a new service and to carry a changed one to an existing service.
     let out = clients
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(cluster)
         .send()
@@ -284,7 +284,7 @@ pub async fn act(
                 } => {
                     let [(stack_key, stack), (logical_key, logical)] = owner.tags();
                     let created = clients
-                        .logs
+                        .logs()
                         .create_log_group()
                         .log_group_name(name)
                         .tags(stack_key, stack)
@@ -299,7 +299,7 @@ pub async fn act(
                         Err(e) => return Err(e).context("logs:CreateLogGroup").map_err(Into::into),
                     }
                     clients
-                        .logs
+                        .logs()
                         .put_retention_policy()
                         .log_group_name(name)
                         .retention_in_days(*retention_days)
@@ -308,7 +308,7 @@ pub async fn act(
                         .context("logs:PutRetentionPolicy")?;
                 }
                 Action::RegisterTaskDefinition(task) => {
-                    let out = requests::register_task_definition(&clients.ecs, task, owner)
+                    let out = requests::register_task_definition(clients.ecs(), task, owner)
                         .send()
                         .await
                         .context("ecs:RegisterTaskDefinition")?;
@@ -330,7 +330,7 @@ pub async fn act(
                             e.message().is_some_and(|m| m.contains("still Draining"))
                         },
                         || {
-                            requests::create_service(&clients.ecs, spec, &td, strategy, owner)
+                            requests::create_service(clients.ecs(), spec, &td, strategy, owner)
                                 .send()
                         },
                     )
@@ -348,7 +348,7 @@ pub async fn act(
                 } => {
                     let td = task_definition.as_ref().map(|r| resolve(r, &new_revision));
                     requests::update_service(
-                        &clients.ecs,
+                        clients.ecs(),
                         spec,
                         td.as_deref(),
                         *desired_count,
@@ -359,17 +359,23 @@ pub async fn act(
                     .context("ecs:UpdateService")?;
                 }
                 Action::RegisterScalableTarget { .. } => {
-                    requests::register_scalable_target(&clients.scaling, spec, owner)
+                    requests::register_scalable_target(clients.scaling(), spec, owner)
                         .send()
                         .await
                         .context("application-autoscaling:RegisterScalableTarget")?;
                 }
                 Action::PutScalingPolicies { .. } => {
                     for (name, metric, target) in requests::scaling_policies(spec) {
-                        requests::put_scaling_policy(&clients.scaling, spec, &name, metric, target)
-                            .send()
-                            .await
-                            .context("application-autoscaling:PutScalingPolicy")?;
+                        requests::put_scaling_policy(
+                            clients.scaling(),
+                            spec,
+                            &name,
+                            metric,
+                            target,
+                        )
+                        .send()
+                        .await
+                        .context("application-autoscaling:PutScalingPolicy")?;
                     }
                 }
                 // The handler waits, once everything is in place.
@@ -407,7 +413,7 @@ pub async fn delete(
         match action {
             Action::DeregisterScalableTarget => {
                 let out = clients
-                    .scaling
+                    .scaling()
                     .deregister_scalable_target()
                     .service_namespace(ServiceNamespace::Ecs)
                     .resource_id(format!("service/{cluster}/{name}"))
@@ -429,7 +435,7 @@ pub async fn delete(
             Action::DeleteService { .. } => {
                 // force: ECS scales the service to zero and drains it.
                 let out = clients
-                    .ecs
+                    .ecs()
                     .delete_service()
                     .cluster(cluster)
                     .service(name)

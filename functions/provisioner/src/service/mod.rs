@@ -118,7 +118,7 @@ async fn create_or_update(
         match env
             .rollouts
             .wait(
-                &clients.ecs,
+                clients.ecs(),
                 &spec.cluster,
                 &spec.name,
                 &done.task_definition_arn,
