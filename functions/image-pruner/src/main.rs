@@ -39,7 +39,8 @@ fn metrics(outcome: &Outcome) -> Vec<(Metric, u64)> {
     }
 }
 
-#[tokio::main]
+// One thread: see operator_common::runner on why.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     operator_common::runner::run(Clients::new, invocation).await
 }

@@ -38,7 +38,8 @@ async fn invocation(invocation: Invocation<Settings, Clients>) -> Result<Outcome
     Ok(outcome)
 }
 
-#[tokio::main]
+// One thread: see operator_common::runner on why.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     operator_common::runner::run(Clients::new, invocation).await
 }
