@@ -61,6 +61,12 @@ async fn load() -> SdkConfig {
     } else {
         loader
     };
+    // Likewise the region: Lambda sets AWS_REGION, and the default chain builds an instance
+    // metadata client to look further.
+    let loader = match std::env::var("AWS_REGION") {
+        Ok(region) if !region.is_empty() => loader.region(aws_config::Region::new(region)),
+        _ => loader,
+    };
     loader.load().await
 }
 
