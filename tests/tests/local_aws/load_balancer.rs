@@ -221,6 +221,95 @@ async fn drops_invalid_header_fields(w: &World, lb_arn: &str) -> Option<String> 
         .and_then(|a| a.value().map(str::to_string))
 }
 
+/// `access_logs.s3.enabled` and `access_logs.s3.bucket`, as ELB reports them.
+async fn access_logs(w: &World, lb_arn: &str) -> (Option<String>, Option<String>) {
+    let out = w
+        .clients
+        .elb()
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let value = |key: &str| {
+        out.attributes()
+            .iter()
+            .find(|a| a.key() == Some(key))
+            .and_then(|a| a.value().map(str::to_string))
+    };
+    (
+        value("access_logs.s3.enabled"),
+        value("access_logs.s3.bucket"),
+    )
+}
+
+#[tokio::test]
+async fn access_logs_come_with_the_header_drop_in_one_call_and_converge_on_the_spec() {
+    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute;
+    use local_harness::strict;
+    const MODIFY: &str = "elasticloadbalancing:ModifyLoadBalancerAttributes";
+    let w = World::new().await;
+    let bucket = w.name("logs");
+    let plain = w.load_balancer_props().await;
+    let props = with(&plain, "AccessLogsBucket", bucket.clone().into());
+    // Every ModifyLoadBalancerAttributes names the load balancer's ARN, which holds its name.
+    let name = props["Name"].as_str().unwrap().to_string();
+    let modified = || strict::calls(MODIFY, &name);
+
+    let created = w.create(TYPE, "LoadBalancer", &props).await;
+    assert!(created.is_success(), "{}", created.reason);
+    let arn = created.physical_id.clone();
+    assert_eq!(
+        modified(),
+        1,
+        "the header drop and the access logs together"
+    );
+    assert_eq!(
+        drops_invalid_header_fields(&w, &arn).await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        access_logs(&w, &arn).await,
+        (Some("true".into()), Some(bucket.clone()))
+    );
+
+    // What ELB holds matches: a repeated Create and an unchanged Update send none.
+    let again = w.create(TYPE, "LoadBalancer", &props).await;
+    assert!(again.is_success(), "{}", again.reason);
+    let same = w.update(TYPE, "LoadBalancer", &arn, &props, &props).await;
+    assert!(same.is_success(), "{}", same.reason);
+    assert_eq!(modified(), 1);
+
+    // A bucket changed by hand goes back to the template's on the next Update.
+    w.clients
+        .elb()
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(&arn)
+        .attributes(
+            LoadBalancerAttribute::builder()
+                .key("access_logs.s3.bucket")
+                .value("by-hand")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let by_hand = modified();
+    let converged = w.update(TYPE, "LoadBalancer", &arn, &props, &props).await;
+    assert!(converged.is_success(), "{}", converged.reason);
+    assert_eq!(modified(), by_hand + 1);
+    assert_eq!(
+        access_logs(&w, &arn).await,
+        (Some("true".into()), Some(bucket.clone()))
+    );
+
+    // Without AccessLogsBucket they are turned off.
+    let off = w.update(TYPE, "LoadBalancer", &arn, &props, &plain).await;
+    assert!(off.is_success(), "{}", off.reason);
+    assert_eq!(access_logs(&w, &arn).await.0.as_deref(), Some("false"));
+    assert_eq!(modified(), by_hand + 2);
+}
+
 /// The HTTPS listener's ARN and security policy.
 async fn https_listener(w: &World, lb_arn: &str) -> (String, String) {
     let all = described(w, lb_arn).await;

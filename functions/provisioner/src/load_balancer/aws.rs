@@ -1,8 +1,8 @@
 //! Reading and changing the load balancer through Elastic Load Balancing v2.
 
 use super::plan::{
-    Action, Current, ListenerAction, ListenerSpec, ListenerState, LoadBalancerState, Plan,
-    TargetGroupState,
+    Action, Attribute, Current, ListenerAction, ListenerSpec, ListenerState, LoadBalancerState,
+    Plan, TargetGroupState,
 };
 use super::properties::{HealthCheck, LoadBalancerSpec};
 use crate::error::{AwsContext, ProvisionError, Result};
@@ -43,6 +43,7 @@ fn lb_state(lb: &LoadBalancer) -> LoadBalancerState {
             .to_string(),
         // Read with its attributes (see `read`).
         drops_invalid_header_fields: false,
+        access_logs_bucket: None,
         // Judged from its tags once they are read.
         ownership: Ownership::Untagged,
     }
@@ -208,42 +209,70 @@ pub async fn read(elb: &Client, spec: &LoadBalancerSpec, owner: &Owner) -> Resul
         .as_mut()
         .filter(|l| l.ownership.is_ours())
     {
-        lb.drops_invalid_header_fields = drops_invalid_header_fields(elb, &lb.arn).await?;
+        let out = elb
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(&lb.arn)
+            .send()
+            .await
+            .context("elasticloadbalancing:DescribeLoadBalancerAttributes")?;
+        observe_attributes(lb, out.attributes());
     }
     Ok(current)
 }
 
-/// Whether the load balancer drops invalid header fields (one DescribeLoadBalancerAttributes).
-async fn drops_invalid_header_fields(elb: &Client, lb_arn: &str) -> Result<bool> {
-    let out = elb
-        .describe_load_balancer_attributes()
-        .load_balancer_arn(lb_arn)
-        .send()
-        .await
-        .context("elasticloadbalancing:DescribeLoadBalancerAttributes")?;
-    Ok(out
-        .attributes()
-        .iter()
-        .any(|a| a.key() == Some(DROP_INVALID_HEADER_FIELDS) && a.value() == Some("true")))
+/// The attributes' keys. A key absent from a describe has its default: false, and no bucket
+/// (moto leaves `access_logs.s3.enabled` out until it is set).
+const DROP_INVALID_HEADER_FIELDS: &str = "routing.http.drop_invalid_header_fields.enabled";
+const ACCESS_LOGS_ENABLED: &str = "access_logs.s3.enabled";
+const ACCESS_LOGS_BUCKET: &str = "access_logs.s3.bucket";
+
+/// Records the attributes the plan converges from a DescribeLoadBalancerAttributes answer.
+fn observe_attributes(lb: &mut LoadBalancerState, attributes: &[LoadBalancerAttribute]) {
+    let value = |key: &str| {
+        attributes
+            .iter()
+            .find(|a| a.key() == Some(key))
+            .and_then(|a| a.value())
+    };
+    lb.drops_invalid_header_fields = value(DROP_INVALID_HEADER_FIELDS) == Some("true");
+    // ELB keeps the bucket of logs turned off: only an enabled one counts.
+    lb.access_logs_bucket = (value(ACCESS_LOGS_ENABLED) == Some("true"))
+        .then(|| value(ACCESS_LOGS_BUCKET).unwrap_or_default().to_string());
 }
 
-/// The attribute's key; absent from a describe means its default, false.
-const DROP_INVALID_HEADER_FIELDS: &str = "routing.http.drop_invalid_header_fields.enabled";
+/// The keys and values that `attribute` stands for.
+fn key_values(attribute: &Attribute) -> Vec<(&'static str, String)> {
+    match attribute {
+        Attribute::DropInvalidHeaderFields => vec![(DROP_INVALID_HEADER_FIELDS, "true".into())],
+        Attribute::AccessLogsTo(bucket) => vec![
+            (ACCESS_LOGS_ENABLED, "true".into()),
+            (ACCESS_LOGS_BUCKET, bucket.clone()),
+        ],
+        Attribute::NoAccessLogs => vec![(ACCESS_LOGS_ENABLED, "false".into())],
+    }
+}
 
-/// The request that turns the header drop on. ModifyLoadBalancerAttributes leaves the
-/// attributes it is not given as they are.
-fn drop_invalid_header_fields(
+/// The one request that sets `attributes`. ModifyLoadBalancerAttributes leaves the attributes
+/// it is not given as they are.
+fn set_attributes(
     elb: &Client,
     lb_arn: &str,
+    attributes: &[Attribute],
 ) -> ModifyLoadBalancerAttributesFluentBuilder {
     elb.modify_load_balancer_attributes()
         .load_balancer_arn(lb_arn)
-        .attributes(
-            LoadBalancerAttribute::builder()
-                .key(DROP_INVALID_HEADER_FIELDS)
-                .value("true")
-                .build(),
-        )
+        .set_attributes(Some(
+            attributes
+                .iter()
+                .flat_map(key_values)
+                .map(|(key, value)| {
+                    LoadBalancerAttribute::builder()
+                        .key(key)
+                        .value(value)
+                        .build()
+                })
+                .collect(),
+        ))
 }
 
 /// CreateListener for `l`, tagged. An HTTPS listener always names its policy: without one,
@@ -527,8 +556,8 @@ async fn act_inner(
                         .await
                         .context("elasticloadbalancing:ModifyTargetGroup")?;
                 }
-                Action::DropInvalidHeaderFields => {
-                    drop_invalid_header_fields(elb, &lb_arn(&lb))
+                Action::SetAttributes(attributes) => {
+                    set_attributes(elb, &lb_arn(&lb), attributes)
                         .send()
                         .await
                         .context("elasticloadbalancing:ModifyLoadBalancerAttributes")?;
@@ -556,23 +585,6 @@ async fn act_inner(
                         .await
                         .context("elasticloadbalancing:DeleteListener")?;
                     listener_arns.retain(|_, a| a != arn);
-                }
-                Action::SetAccessLogs(bucket) => {
-                    let attribute =
-                        |k: &str, v: &str| LoadBalancerAttribute::builder().key(k).value(v).build();
-                    let mut attributes = vec![attribute(
-                        "access_logs.s3.enabled",
-                        if bucket.is_some() { "true" } else { "false" },
-                    )];
-                    if let Some(b) = bucket {
-                        attributes.push(attribute("access_logs.s3.bucket", b));
-                    }
-                    elb.modify_load_balancer_attributes()
-                        .load_balancer_arn(lb_arn(&lb))
-                        .set_attributes(Some(attributes))
-                        .send()
-                        .await
-                        .context("elasticloadbalancing:ModifyLoadBalancerAttributes")?;
                 }
                 Action::DeleteLoadBalancer { arn } => {
                     match elb
@@ -701,23 +713,92 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn the_header_drop_sets_that_one_attribute_to_true() {
-        let input = drop_invalid_header_fields(&offline(), "arn:lb")
+    /// The load balancer and the keys and values of the one ModifyLoadBalancerAttributes.
+    fn sent(attributes: &[Attribute]) -> (String, Vec<(String, String)>) {
+        let input = set_attributes(&offline(), "arn:lb", attributes)
             .as_input()
             .clone()
             .build()
             .unwrap();
-        assert_eq!(input.load_balancer_arn(), Some("arn:lb"));
-        let attributes: Vec<_> = input
+        let pairs: Vec<(String, String)> = input
             .attributes()
             .iter()
-            .map(|a| (a.key().unwrap(), a.value().unwrap()))
+            .map(|a| (a.key().unwrap().into(), a.value().unwrap().into()))
             .collect();
+        (input.load_balancer_arn().unwrap().into(), pairs)
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_load_balancer_with_a_bucket_gets_its_three_attributes_in_one_request() {
         assert_eq!(
-            attributes,
-            [("routing.http.drop_invalid_header_fields.enabled", "true")],
+            sent(&[
+                Attribute::DropInvalidHeaderFields,
+                Attribute::AccessLogsTo("logs".into())
+            ]),
+            (
+                "arn:lb".into(),
+                pairs(&[
+                    ("routing.http.drop_invalid_header_fields.enabled", "true"),
+                    ("access_logs.s3.enabled", "true"),
+                    ("access_logs.s3.bucket", "logs"),
+                ])
+            )
+        );
+    }
+
+    #[test]
+    fn each_attribute_sets_only_its_own_keys() {
+        assert_eq!(
+            sent(&[Attribute::DropInvalidHeaderFields]).1,
+            pairs(&[("routing.http.drop_invalid_header_fields.enabled", "true")]),
             "the other attributes (access logs) are left as they are"
+        );
+        assert_eq!(
+            sent(&[Attribute::NoAccessLogs]).1,
+            pairs(&[("access_logs.s3.enabled", "false")]),
+            "the bucket is left: ELB keeps it while logs are off"
+        );
+    }
+
+    #[test]
+    fn the_observed_access_logs_are_the_enabled_bucket_only() {
+        let observed = |attributes: &[(&str, &str)]| {
+            let mut lb = lb_state(&LoadBalancer::builder().build());
+            let attributes: Vec<_> = attributes
+                .iter()
+                .map(|(k, v)| LoadBalancerAttribute::builder().key(*k).value(*v).build())
+                .collect();
+            observe_attributes(&mut lb, &attributes);
+            (lb.drops_invalid_header_fields, lb.access_logs_bucket)
+        };
+        assert_eq!(
+            observed(&[
+                ("routing.http.drop_invalid_header_fields.enabled", "true"),
+                ("access_logs.s3.enabled", "true"),
+                ("access_logs.s3.bucket", "logs"),
+            ]),
+            (true, Some("logs".into()))
+        );
+        assert_eq!(
+            observed(&[
+                ("access_logs.s3.enabled", "false"),
+                ("access_logs.s3.bucket", "logs"),
+            ]),
+            (false, None)
+        );
+        // moto's answer before anything is set: no enabled key, an empty bucket.
+        assert_eq!(
+            observed(&[
+                ("access_logs.s3.bucket", ""),
+                ("deletion_protection.enabled", "false")
+            ]),
+            (false, None)
         );
     }
 

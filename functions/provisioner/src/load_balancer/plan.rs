@@ -23,6 +23,9 @@ pub struct LoadBalancerState {
     pub hosted_zone_id: String,
     /// Attribute `routing.http.drop_invalid_header_fields.enabled` (false until read).
     pub drops_invalid_header_fields: bool,
+    /// Attribute `access_logs.s3.bucket` while `access_logs.s3.enabled` is true; None when
+    /// access logs are off (and until read).
+    pub access_logs_bucket: Option<String>,
     pub ownership: Ownership,
 }
 
@@ -69,14 +72,26 @@ pub struct Current {
     pub listeners: Vec<ListenerState>,
 }
 
+/// A load balancer attribute the provisioner converges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attribute {
+    /// `routing.http.drop_invalid_header_fields.enabled` = true: header names outside
+    /// `[-A-Za-z0-9]+` never reach the tasks (request smuggling).
+    DropInvalidHeaderFields,
+    /// `access_logs.s3.enabled` = true and `access_logs.s3.bucket` = the bucket.
+    AccessLogsTo(String),
+    /// `access_logs.s3.enabled` = false.
+    NoAccessLogs,
+}
+
 /// Steps in dependency order. The load balancer's and target group's ARNs are tracked by
 /// whoever carries the plan out (a new one is only known once created).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     CreateLoadBalancer,
-    /// ModifyLoadBalancerAttributes `routing.http.drop_invalid_header_fields.enabled` = true:
-    /// header names outside `[-A-Za-z0-9]+` never reach the tasks (request smuggling).
-    DropInvalidHeaderFields,
+    /// One ModifyLoadBalancerAttributes with all of them, never empty; it leaves the attributes
+    /// it is not given as they are.
+    SetAttributes(Vec<Attribute>),
     SetSubnets(Vec<String>),
     SetSecurityGroups(Vec<String>),
     CreateTargetGroup,
@@ -91,8 +106,6 @@ pub enum Action {
     DeleteListener {
         arn: String,
     },
-    /// None turns access logs off.
-    SetAccessLogs(Option<String>),
     DeleteLoadBalancer {
         arn: String,
     },
@@ -177,6 +190,27 @@ pub fn desired_listeners(spec: &LoadBalancerSpec) -> Vec<ListenerSpec> {
     }
 }
 
+/// The attributes whose observed value differs from the spec's: the header drop is always on,
+/// access logs go to the spec's bucket or are off. `lb` is None for a load balancer about to be
+/// created, which has ELB's defaults (neither).
+fn attributes_to_set(spec: &LoadBalancerSpec, lb: Option<&LoadBalancerState>) -> Vec<Attribute> {
+    let (drops, logs) = lb.map_or((false, None), |l| {
+        (l.drops_invalid_header_fields, l.access_logs_bucket.as_ref())
+    });
+    let mut set = Vec::new();
+    if !drops {
+        set.push(Attribute::DropInvalidHeaderFields);
+    }
+    // A bucket changed by hand (in the console) is converged back too.
+    if spec.access_logs_bucket.as_ref() != logs {
+        set.push(match &spec.access_logs_bucket {
+            Some(bucket) => Attribute::AccessLogsTo(bucket.clone()),
+            None => Attribute::NoAccessLogs,
+        });
+    }
+    set
+}
+
 fn same_set(a: &[String], b: &[String]) -> bool {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort();
@@ -210,7 +244,7 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
         None => {
             actions.push(Action::CreateLoadBalancer);
             // Before any listener exists: no request ever reaches a task with a bad header.
-            actions.push(Action::DropInvalidHeaderFields);
+            actions.push(Action::SetAttributes(attributes_to_set(spec, None)));
         }
         Some(lb) => {
             for (property, want, have) in [
@@ -225,9 +259,11 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
                     ));
                 }
             }
-            // Converged from what ELB says, so a load balancer made before this rule gets it.
-            if !lb.drops_invalid_header_fields {
-                actions.push(Action::DropInvalidHeaderFields);
+            // Converged from what ELB says, so a load balancer made before the header drop gets
+            // it, and still before any listener this plan creates.
+            let attributes = attributes_to_set(spec, Some(lb));
+            if !attributes.is_empty() {
+                actions.push(Action::SetAttributes(attributes));
             }
             if !same_set(&lb.subnets, &spec.subnets) {
                 actions.push(Action::SetSubnets(spec.subnets.clone()));
@@ -290,13 +326,6 @@ pub fn plan(phase: &Phase, spec: &LoadBalancerSpec, current: &Current) -> Result
             });
         }
     }
-
-    let old_bucket = old.and_then(|o| o.access_logs_bucket.clone());
-    let adopting =
-        !matches!(phase, Phase::Update { old: Some(_) }) && current.load_balancer.is_some();
-    if spec.access_logs_bucket != old_bucket || (adopting && spec.access_logs_bucket.is_some()) {
-        actions.push(Action::SetAccessLogs(spec.access_logs_bucket.clone()));
-    }
     Ok(Plan { actions })
 }
 
@@ -327,6 +356,7 @@ mod tests {
                 dns_name: "sky-1.us-east-1.elb.amazonaws.com".into(),
                 hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
                 drops_invalid_header_fields: true,
+                access_logs_bucket: spec.access_logs_bucket.clone(),
                 ownership: Ownership::Ours,
             }),
             target_group: Some(TargetGroupState {
@@ -355,7 +385,7 @@ mod tests {
             p.actions,
             vec![
                 Action::CreateLoadBalancer,
-                Action::DropInvalidHeaderFields,
+                Action::SetAttributes(vec![Attribute::DropInvalidHeaderFields]),
                 Action::CreateTargetGroup,
                 Action::SetDeregistrationDelay(30),
                 Action::CreateListener(desired_listeners(&spec())[0].clone())
@@ -429,9 +459,9 @@ mod tests {
         assert_eq!(
             p.actions,
             vec![
+                Action::SetAttributes(vec![Attribute::AccessLogsTo("logs".into())]),
                 Action::SetSubnets(new.subnets.clone()),
                 Action::ModifyHealthCheck(new.health_check.clone()),
-                Action::SetAccessLogs(Some("logs".into()))
             ]
         );
         let mut quicker = old.clone();
@@ -529,18 +559,115 @@ mod tests {
         let update = Phase::Update {
             old: Some(s.clone()),
         };
+        let drop = Action::SetAttributes(vec![Attribute::DropInvalidHeaderFields]);
         assert_eq!(
             plan(&update, &s, &before).unwrap().actions,
-            vec![Action::DropInvalidHeaderFields]
+            vec![drop.clone()]
         );
         assert!(plan(&Phase::Create, &s, &before)
             .unwrap()
             .actions
-            .contains(&Action::DropInvalidHeaderFields));
+            .contains(&drop));
         assert!(!plan(&update, &s, &existing(&s))
             .unwrap()
             .actions
-            .contains(&Action::DropInvalidHeaderFields));
+            .iter()
+            .any(|a| matches!(a, Action::SetAttributes(_))));
+    }
+
+    fn with_bucket(bucket: &str) -> LoadBalancerSpec {
+        let mut s = spec();
+        s.access_logs_bucket = Some(bucket.into());
+        s
+    }
+
+    #[test]
+    fn a_create_with_a_bucket_sets_all_its_attributes_in_one_call_before_any_listener() {
+        let s = with_bucket("logs");
+        let p = plan(&Phase::Create, &s, &Current::default()).unwrap();
+        assert_eq!(
+            p.actions[..2],
+            [
+                Action::CreateLoadBalancer,
+                Action::SetAttributes(vec![
+                    Attribute::DropInvalidHeaderFields,
+                    Attribute::AccessLogsTo("logs".into())
+                ])
+            ]
+        );
+        assert_eq!(
+            p.actions
+                .iter()
+                .filter(|a| matches!(a, Action::SetAttributes(_)))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn access_logs_on_into_the_spec_bucket_plan_nothing() {
+        let s = with_bucket("logs");
+        let current = existing(&s);
+        assert_eq!(
+            current.load_balancer.as_ref().unwrap().access_logs_bucket,
+            Some("logs".into())
+        );
+        let update = Phase::Update {
+            old: Some(s.clone()),
+        };
+        assert!(plan(&update, &s, &current).unwrap().actions.is_empty());
+        // A repeated Create (adopting) restates only the delay.
+        assert_eq!(
+            plan(&Phase::Create, &s, &current).unwrap().actions,
+            vec![Action::SetDeregistrationDelay(30)]
+        );
+    }
+
+    #[test]
+    fn a_bucket_changed_by_hand_is_converged_back_on_any_update() {
+        let s = with_bucket("logs");
+        let mut by_hand = existing(&s);
+        by_hand.load_balancer.as_mut().unwrap().access_logs_bucket = Some("elsewhere".into());
+        // The template did not change: the old properties no longer decide.
+        let update = Phase::Update {
+            old: Some(s.clone()),
+        };
+        assert_eq!(
+            plan(&update, &s, &by_hand).unwrap().actions,
+            vec![Action::SetAttributes(vec![Attribute::AccessLogsTo(
+                "logs".into()
+            )])]
+        );
+        // Turned off by hand: on again.
+        by_hand.load_balancer.as_mut().unwrap().access_logs_bucket = None;
+        assert_eq!(
+            plan(&update, &s, &by_hand).unwrap().actions,
+            vec![Action::SetAttributes(vec![Attribute::AccessLogsTo(
+                "logs".into()
+            )])]
+        );
+    }
+
+    #[test]
+    fn a_spec_without_a_bucket_turns_observed_access_logs_off() {
+        let s = spec();
+        let mut logging = existing(&with_bucket("logs"));
+        logging
+            .load_balancer
+            .as_mut()
+            .unwrap()
+            .drops_invalid_header_fields = false;
+        // Removed from the template, or turned on by hand: either way off, with the header drop
+        // in the same call.
+        for old in [Some(with_bucket("logs")), Some(s.clone()), None] {
+            assert_eq!(
+                plan(&Phase::Update { old }, &s, &logging).unwrap().actions[0],
+                Action::SetAttributes(vec![
+                    Attribute::DropInvalidHeaderFields,
+                    Attribute::NoAccessLogs
+                ])
+            );
+        }
     }
 
     #[test]
@@ -589,7 +716,7 @@ mod tests {
             if arn == "arn:listener/1" && spec.ssl_policy.as_deref() == Some("ELBSecurityPolicy-TLS13-1-3-2021-06")));
     }
 
-    /// What ELB would hold after `actions` (listeners and the header drop only).
+    /// What ELB would hold after `actions` (listeners and attributes only).
     fn apply(current: &Current, spec: &LoadBalancerSpec, actions: &[Action]) -> Current {
         let mut after = current.clone();
         for action in actions {
@@ -597,14 +724,23 @@ mod tests {
                 Action::CreateLoadBalancer => {
                     let mut lb = existing(spec).load_balancer.unwrap();
                     lb.drops_invalid_header_fields = false;
+                    lb.access_logs_bucket = None;
                     after.load_balancer = Some(lb);
                 }
-                Action::DropInvalidHeaderFields => {
-                    after
+                Action::SetAttributes(attributes) => {
+                    let lb = after
                         .load_balancer
                         .as_mut()
-                        .expect("after its load balancer")
-                        .drops_invalid_header_fields = true
+                        .expect("after its load balancer");
+                    for a in attributes {
+                        match a {
+                            Attribute::DropInvalidHeaderFields => {
+                                lb.drops_invalid_header_fields = true
+                            }
+                            Attribute::AccessLogsTo(b) => lb.access_logs_bucket = Some(b.clone()),
+                            Attribute::NoAccessLogs => lb.access_logs_bucket = None,
+                        }
+                    }
                 }
                 Action::CreateTargetGroup => after.target_group = existing(spec).target_group,
                 Action::CreateListener(l) => {
@@ -654,13 +790,16 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever ELB holds (no load balancer, one without the header drop, any listeners
-        /// under any policy), one plan ends on the desired listeners and the header drop, and
-        /// the next plan has nothing left to do for them.
+        /// Whatever ELB holds (no load balancer, one without the header drop, access logs off
+        /// or into any bucket, any listeners under any policy), one plan ends on the desired
+        /// listeners and attributes, setting the attributes in at most one call before any
+        /// listener, and the next plan has nothing left to do for them.
         #[test]
         fn any_state_converges_in_one_plan(
             exists in any::<bool>(),
             drops in any::<bool>(),
+            logging in prop::option::of(prop::sample::select(vec!["logs", "elsewhere"])),
+            bucket in prop::option::of(prop::sample::select(vec!["logs", "elsewhere"])),
             listeners in prop::collection::btree_map(prop::sample::select(vec![80, 443, 8080]), listener_strategy(), 0..3),
             cert in any::<bool>(),
             policy in prop::option::of(prop::sample::select(vec![
@@ -668,10 +807,13 @@ mod tests {
                 "ELBSecurityPolicy-TLS13-1-2-2021-06",
             ])),
         ) {
-            let s = if cert { with_certificate(policy) } else { spec() };
+            let mut s = if cert { with_certificate(policy) } else { spec() };
+            s.access_logs_bucket = bucket.map(str::to_string);
             let mut current = existing(&s);
             if exists {
-                current.load_balancer.as_mut().unwrap().drops_invalid_header_fields = drops;
+                let lb = current.load_balancer.as_mut().unwrap();
+                lb.drops_invalid_header_fields = drops;
+                lb.access_logs_bucket = logging.map(str::to_string);
                 current.listeners = listeners.into_iter().map(|(port, mut l)| {
                     l.spec.port = port;
                     l.arn = format!("arn:listener/{port}");
@@ -682,8 +824,22 @@ mod tests {
             }
             let phase = Phase::Update { old: Some(s.clone()) };
             let first = plan(&phase, &s, &current).unwrap();
+            let attribute_steps: Vec<usize> = first.actions.iter().enumerate()
+                .filter(|(_, a)| matches!(a, Action::SetAttributes(_)))
+                .map(|(i, _)| i)
+                .collect();
+            prop_assert!(attribute_steps.len() <= 1, "{:?}", first.actions);
+            if let Some(&i) = attribute_steps.first() {
+                prop_assert!(!matches!(&first.actions[i], Action::SetAttributes(a) if a.is_empty()));
+                prop_assert!(
+                    !first.actions[..i].iter().any(|a| matches!(a, Action::CreateListener(_) | Action::ModifyListener { .. })),
+                    "{:?}", first.actions
+                );
+            }
             let after = apply(&current, &s, &first.actions);
-            prop_assert!(after.load_balancer.as_ref().unwrap().drops_invalid_header_fields);
+            let lb = after.load_balancer.as_ref().unwrap();
+            prop_assert!(lb.drops_invalid_header_fields);
+            prop_assert_eq!(&lb.access_logs_bucket, &s.access_logs_bucket);
             let mut ours: Vec<ListenerSpec> = after.listeners.iter()
                 .filter(|l| l.spec.port != 8080)
                 .map(|l| l.spec.clone())
@@ -696,7 +852,7 @@ mod tests {
             let second = plan(&phase, &s, &after).unwrap();
             prop_assert!(
                 !second.actions.iter().any(|a| matches!(a,
-                    Action::DropInvalidHeaderFields | Action::CreateListener(_)
+                    Action::SetAttributes(_) | Action::CreateListener(_)
                     | Action::ModifyListener { .. } | Action::DeleteListener { .. })),
                 "{:?}", second.actions
             );
