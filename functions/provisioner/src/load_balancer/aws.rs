@@ -187,35 +187,37 @@ async fn listeners_of(elb: &Client, lb_arn: &str) -> Result<Vec<ListenerState>> 
 }
 
 /// What exists under the spec's names, and whose it is.
+/// The reads that do not depend on each other go together: the load balancer and the target
+/// group by name, then (once the load balancer is known to be ours) its listeners and its
+/// attributes.
 pub async fn read(elb: &Client, spec: &LoadBalancerSpec, owner: &Owner) -> Result<Current> {
-    let load_balancer = load_balancer_named(elb, &spec.name).await?;
-    let target_group = target_group_named(elb, &spec.target_group_name()).await?;
+    let tg_name = spec.target_group_name();
+    let (load_balancer, target_group) = tokio::join!(
+        load_balancer_named(elb, &spec.name),
+        target_group_named(elb, &tg_name)
+    );
     let mut current = Current {
-        load_balancer,
-        target_group,
+        load_balancer: load_balancer?,
+        target_group: target_group?,
         listeners: Vec::new(),
     };
     judge(elb, &mut current, owner).await?;
-    // The listeners of a load balancer that will not be touched are not needed.
-    if let Some(lb) = current
-        .load_balancer
-        .as_ref()
-        .filter(|l| l.ownership.is_ours())
-    {
-        current.listeners = listeners_of(elb, &lb.arn).await?;
-    }
+    // The listeners and attributes of a load balancer that will not be touched are not needed.
     if let Some(lb) = current
         .load_balancer
         .as_mut()
         .filter(|l| l.ownership.is_ours())
     {
-        let out = elb
-            .describe_load_balancer_attributes()
-            .load_balancer_arn(&lb.arn)
-            .send()
-            .await
-            .context("elasticloadbalancing:DescribeLoadBalancerAttributes")?;
-        observe_attributes(lb, out.attributes());
+        let (listeners, attributes) = tokio::join!(
+            listeners_of(elb, &lb.arn),
+            elb.describe_load_balancer_attributes()
+                .load_balancer_arn(&lb.arn)
+                .send()
+        );
+        let attributes =
+            attributes.context("elasticloadbalancing:DescribeLoadBalancerAttributes")?;
+        observe_attributes(lb, attributes.attributes());
+        current.listeners = listeners?;
     }
     Ok(current)
 }
