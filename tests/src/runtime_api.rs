@@ -140,6 +140,23 @@ impl RuntimeApi {
     }
 }
 
+/// `program` with nothing of this process's environment but PATH, and what Lambda's
+/// environment gives every function: the Runtime API's address, the function's name, memory,
+/// version and log names. The caller adds the function's own variables.
+pub fn lambda_command(program: &Path, name: &str, runtime: &RuntimeApi) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local");
+    command
+}
+
 /// A function process served by a [`RuntimeApi`].
 pub struct LambdaProcess {
     pub child: Child,
@@ -188,16 +205,8 @@ impl LambdaProcess {
         use tokio::io::AsyncBufReadExt;
         let runtime = RuntimeApi::start().await;
         let started = Instant::now();
-        let mut command = Command::new(binary);
+        let mut command = lambda_command(binary, name, &runtime);
         command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             // Without AWS_LAMBDA_LOG_LEVEL in `env` (a function started without its template).
             .env("RUST_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

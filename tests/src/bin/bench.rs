@@ -16,7 +16,7 @@
 //! `STRICT_LAYER=on` puts the strict layer in front of moto (off by default here).
 
 use local_harness::moto;
-use local_harness::runtime_api::{LambdaProcess, RuntimeApi};
+use local_harness::runtime_api::{lambda_command, LambdaProcess, RuntimeApi};
 use local_harness::scenarios::{self, autoscaler, image_pruner, redeployer};
 use local_harness::world::World;
 use serde_json::{json, Value};
@@ -87,23 +87,12 @@ impl Program {
         })
     }
 
-    /// Starts it as Lambda would (the environment `LambdaProcess::start` gives a binary).
+    /// Starts it as Lambda would (`lambda_command`, as for every function the harness runs).
     async fn start(&self, function: &str, env: &[(String, String)]) -> LambdaProcess {
         let runtime = RuntimeApi::start().await;
         let started = Instant::now();
-        let child = tokio::process::Command::new(&self.exe)
+        let child = lambda_command(&self.exe, function, &runtime)
             .args(&self.args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{function}"),
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env(
                 "RUST_LOG",
                 std::env::var("FUNCTION_LOG").unwrap_or_else(|_| "warn".into()),
