@@ -14,6 +14,8 @@
 //! function a fraction of one vCPU, so worker threads buy nothing there, and starting them and
 //! waking tasks across them cost a cold start about 0.3 ms before the first `/next` (README,
 //! "Cold start"). The background build of the clients then runs while `/next` is in flight.
+//! The provisioner keeps worker threads: its deadline answer to CloudFormation must not wait
+//! on a handler that never yields.
 
 use crate::error::{diagnostic, ErrorKind, FunctionError};
 use crate::settings::{Env, FromEnv};

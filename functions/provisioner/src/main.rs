@@ -34,8 +34,10 @@ async fn invocation(invocation: Invocation<(), Clients>) -> Result<Value, Invoca
     }))
 }
 
-// One thread: see operator_common::runner on why.
-#[tokio::main(flavor = "current_thread")]
+// Worker threads, unlike the event functions: a handler that never yields (a loop, a blocking
+// call) must not hold the timer that answers CloudFormation before the deadline
+// (tests/tests/local_aws/protocol.rs, a_handler_that_never_yields_still_answers_failed_in_time).
+#[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     operator_common::runner::run(Clients::new, invocation).await
 }

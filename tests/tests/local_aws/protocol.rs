@@ -80,6 +80,36 @@ async fn a_handler_still_running_at_the_deadline_answers_failed_in_time() {
     assert_eq!(a.physical_id, "sky", "a failed Update keeps its id");
 }
 
+// The provisioner's runtime (main.rs): with one thread, a handler that never yields (a loop,
+// a blocking call) would hold the deadline's timer too, and CloudFormation would wait an hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_never_yields_still_answers_failed_in_time() {
+    let cfn = Cfn::new("blocked").await;
+    let p = cfn.request(
+        "Update",
+        "Custom::Cluster",
+        "Cluster",
+        &json!({}),
+        Some("sky"),
+        Some(&json!({})),
+    );
+    let sender = quick_sender();
+    let deadline = SystemTime::now() + sender.worst_case() + Duration::from_secs(2);
+    let blocked_until = deadline + Duration::from_secs(1);
+    handle_invocation(p.event.clone(), deadline, &sender, move |_| async move {
+        if let Ok(left) = blocked_until.duration_since(SystemTime::now()) {
+            std::thread::sleep(left);
+        }
+        Ok::<Success, Failure>(Success::default())
+    })
+    .await
+    .expect("answered");
+    assert!(SystemTime::now() < deadline, "answered before the deadline");
+    let a = only_answer(&cfn, &p).await;
+    assert_eq!(a.status, "FAILED");
+    assert!(a.reason.contains("timed out"), "{}", a.reason);
+}
+
 #[tokio::test]
 async fn an_unreachable_response_url_is_retried_a_bounded_number_of_times() {
     // A port nobody listens on, and a server that accepts but never answers.
