@@ -6,6 +6,7 @@
 use crate::decide::{self, Deployment, Rolled, Truth};
 use crate::error::{AwsContext, RedeployError};
 use crate::settings::Settings;
+use aws_sdk_ecr::primitives::DateTime;
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::TaskDefinition;
@@ -36,6 +37,12 @@ impl Clients {
         self.revisions.lock().ok()?.get(arn).cloned()
     }
 
+    fn knows(&self, arn: &str) -> bool {
+        self.revisions
+            .lock()
+            .is_ok_and(|known| known.contains_key(arn))
+    }
+
     fn remember(&self, td: &TaskDefinition) {
         if let (Some(arn), Ok(mut known)) = (td.task_definition_arn(), self.revisions.lock()) {
             known.insert(arn.to_string(), td.clone());
@@ -63,12 +70,13 @@ impl Clients {
     }
 }
 
-/// The digest `tag` points to now (one DescribeImages call); `None` when the tag is not there.
-pub async fn tag_digest(
+/// The image `tag` points to now (one DescribeImages call): its digest and when ECR first saw
+/// it; `None` when the tag is not there.
+pub async fn tagged_image(
     ecr: &aws_sdk_ecr::Client,
     repository: &str,
     tag: &str,
-) -> Result<Option<String>, RedeployError> {
+) -> Result<Option<(String, Option<DateTime>)>, RedeployError> {
     let out = ecr
         .describe_images()
         .repository_name(repository)
@@ -76,11 +84,10 @@ pub async fn tag_digest(
         .send()
         .await;
     match out {
-        Ok(out) => Ok(out
-            .image_details()
-            .iter()
-            .find_map(|d| d.image_digest())
-            .map(str::to_string)),
+        Ok(out) => Ok(out.image_details().iter().find_map(|d| {
+            let digest = d.image_digest()?.to_string();
+            Some((digest, d.image_pushed_at().copied()))
+        })),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_image_not_found_exception()) =>
@@ -138,16 +145,41 @@ pub async fn service(
     })
 }
 
-/// Reads the truth (and the service's ARN): the tag's digest and the service, at the same
+/// What [`truth`] read.
+pub struct Reading {
+    pub truth: Truth,
+    pub service_arn: String,
+    /// The family's revisions (ListTaskDefinitions), when they were listed early.
+    pub listed: Option<Vec<String>>,
+}
+
+/// Reads the truth (and the service's ARN): the tag's image and the service, at the same
 /// time, then the revision the service runs. 3 calls; 2 once that revision is remembered.
-pub async fn truth(c: &Clients, settings: &Settings) -> Result<(Truth, String), RedeployError> {
-    let (tag_digest, svc) = tokio::join!(
-        tag_digest(&c.ecr, &settings.repository, &settings.image_tag),
+/// A cold process on a push that names the tag's digest (`pushed`; [`decide::list_early`])
+/// also lists the family's revisions while it reads the running one: a deploy then takes as
+/// many round trips cold as warm.
+pub async fn truth(
+    c: &Clients,
+    settings: &Settings,
+    pushed: Option<&str>,
+) -> Result<Reading, RedeployError> {
+    let (tagged, svc) = tokio::join!(
+        tagged_image(&c.ecr, &settings.repository, &settings.image_tag),
         service(&c.ecs, &settings.cluster, &settings.service)
     );
-    let (tag_digest, svc) = (tag_digest?, svc?);
+    let (tagged, svc) = (tagged?, svc?);
+    let (tag_digest, tag_pushed_at) = tagged.map_or((None, None), |(d, at)| (Some(d), at));
     let (revision, rollout) = decide::running(&svc.task_definition, &svc.deployments);
-    let running = c.revision(&revision).await?;
+    let family = decide::family_revision(&revision).map(|(family, _)| family);
+    let (running, listed) = match family {
+        Some(family)
+            if !c.knows(&revision) && decide::list_early(pushed, tag_digest.as_deref()) =>
+        {
+            let (running, listed) = tokio::join!(c.revision(&revision), list(c, family));
+            (running?, Some(listed?))
+        }
+        _ => (c.revision(&revision).await?, None),
+    };
     let container = decide::container_of(&running, &settings.repository).ok_or_else(|| {
         RedeployError::Unusable(format!(
             "no container of {revision} runs an image of repository {}",
@@ -157,28 +189,24 @@ pub async fn truth(c: &Clients, settings: &Settings) -> Result<(Truth, String), 
     let truth = Truth {
         tag: settings.image_tag.clone(),
         tag_digest,
+        tag_pushed_at,
         running,
         container,
         rollout,
         failed: decide::failed(&svc.deployments),
         rolled: svc.rolled,
     };
-    Ok((truth, svc.arn))
+    Ok(Reading {
+        truth,
+        service_arn: svc.arn,
+        listed,
+    })
 }
 
-/// The family's newest revisions ([`decide::LOOKBACK`]), newest first, up to the first one
-/// that can be reused. The family is the running revision's. Revisions not yet remembered are
-/// described at once (a cold process pays one round trip for them, not one each); the newest
-/// alone first when the service does not run it ([`decide::read_alone`]: a retry after a
-/// partial failure reads one).
-pub async fn candidates(
-    c: &Clients,
-    truth: &Truth,
-    image: &str,
-) -> Result<Vec<TaskDefinition>, RedeployError> {
-    let family = truth.running.family().unwrap_or_default();
-    // DESC lists the newest first, so the first page (100) holds them unless many families
-    // share the prefix; `newest_first` re-filters and re-sorts whatever comes back.
+/// The family's revisions (one ListTaskDefinitions call). DESC lists the newest first, so the
+/// first page (100) holds the newest unless many families share the prefix;
+/// [`decide::newest_first`] re-filters and re-sorts whatever comes back.
+async fn list(c: &Clients, family: &str) -> Result<Vec<String>, RedeployError> {
     let out = c
         .ecs
         .list_task_definitions()
@@ -187,18 +215,34 @@ pub async fn candidates(
         .send()
         .await
         .context("ecs:ListTaskDefinitions")?;
-    let arns = decide::newest_first(out.task_definition_arns(), family, decide::LOOKBACK);
-    let (alone, together) = arns.split_at(decide::read_alone(&arns, truth.running_revision()));
-    let describe = |arn: String| async move {
-        if arn == truth.running_revision() {
-            Ok(truth.running.clone())
-        } else {
-            c.revision(&arn).await
-        }
+    Ok(out.task_definition_arns().to_vec())
+}
+
+/// The family's newest revisions ([`decide::LOOKBACK`]) worth reading
+/// ([`decide::worth_reading`]), newest first, up to the first one that can be reused.
+/// `listed`: the family's revisions if [`truth`] listed them already. Revisions not yet
+/// remembered are described at once (one round trip for them, not one each); the newest alone
+/// first when it is newer than the running one ([`decide::read_alone`]: a retry after a
+/// partial failure reads one).
+pub async fn candidates(
+    c: &Clients,
+    truth: &Truth,
+    image: &str,
+    listed: Option<Vec<String>>,
+) -> Result<Vec<TaskDefinition>, RedeployError> {
+    let family = truth.running.family().unwrap_or_default();
+    let listed = match listed {
+        Some(listed) => listed,
+        None => list(c, family).await?,
     };
-    until_reusable([alone, together], describe, |td| {
-        decide::reusable(td, truth, image)
-    })
+    let newest = decide::newest_first(&listed, family, decide::LOOKBACK);
+    let arns = decide::worth_reading(&newest, truth);
+    let (alone, together) = arns.split_at(decide::read_alone(&arns, truth.running_revision()));
+    until_reusable(
+        [alone, together],
+        |arn| async move { c.revision(&arn).await },
+        |td| decide::reusable(td, truth, image),
+    )
     .await
 }
 
@@ -503,6 +547,7 @@ mod tests {
         let truth = Truth {
             tag: "latest".into(),
             tag_digest: Some("sha256:new".into()),
+            tag_pushed_at: None,
             container: decide::container_of(&td, "sky").unwrap(),
             running: td,
             rollout: Rollout::Completed,

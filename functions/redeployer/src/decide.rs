@@ -4,6 +4,7 @@
 //! or register one. No push time, no event order, no clock: a rollback by retag (ECR keeps an
 //! image's first push time) and a late event are the same case as any other.
 
+use aws_sdk_ecs::primitives::DateTime;
 use aws_sdk_ecs::types::{DeploymentRolloutState, TaskDefinition};
 use operator_common::image::ImageRef;
 use serde::Serialize;
@@ -117,6 +118,8 @@ pub struct Truth {
     pub tag: String,
     /// What the tag points to in ECR now; `None` when the tag is not there (deleted).
     pub tag_digest: Option<String>,
+    /// When ECR first saw that image (`imagePushedAt`: a retag keeps it), in whole seconds.
+    pub tag_pushed_at: Option<DateTime>,
     /// The revision the service runs (see [`running`]).
     pub running: TaskDefinition,
     /// Its container that runs an image of the repository (see [`container_of`]).
@@ -288,6 +291,12 @@ pub fn plan(truth: &Truth, candidates: &[TaskDefinition]) -> Plan {
     Plan::Reuse { revision, image }
 }
 
+/// The family and revision number of `…:task-definition/family:revision`.
+pub fn family_revision(arn: &str) -> Option<(&str, u64)> {
+    let (family, revision) = arn.rsplit_once('/')?.1.rsplit_once(':')?;
+    Some((family, revision.parse().ok()?))
+}
+
 /// The family's `n` newest revisions among `arns` (`…:task-definition/family:revision`),
 /// newest first. ListTaskDefinitions' familyPrefix is a prefix (`web` also lists `web-api`)
 /// and its sort is by family, then revision: both are redone here.
@@ -295,8 +304,8 @@ pub fn newest_first(arns: &[String], family: &str, n: usize) -> Vec<String> {
     let mut revisions: Vec<(u64, &String)> = arns
         .iter()
         .filter_map(|arn| {
-            let (f, revision) = arn.rsplit_once('/')?.1.rsplit_once(':')?;
-            (f == family).then_some((revision.parse().ok()?, arn))
+            let (f, revision) = family_revision(arn)?;
+            (f == family).then_some((revision, arn))
         })
         .collect();
     revisions.sort_by_key(|r| std::cmp::Reverse(r.0));
@@ -307,13 +316,56 @@ pub fn newest_first(arns: &[String], family: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Whether no revision older than the running one can run the tag's image: ECR first saw the
+/// image after the running revision was registered, and a revision can only name a digest
+/// that exists, so the older ones were registered before it did. The push time is in whole
+/// seconds (rounded down), which only makes the answer more cautious. Unknown times (moto
+/// records no `registeredAt`): false, and the older revisions are read. A digest deleted and
+/// pushed again has a new push time: an older revision that names it is then not found, and
+/// an identical one is registered instead.
+pub fn older_cannot_run_it(truth: &Truth) -> bool {
+    match (truth.tag_pushed_at, truth.running.registered_at()) {
+        (Some(pushed), Some(registered)) => pushed > *registered,
+        _ => false,
+    }
+}
+
+/// The candidates worth reading, newest first, among the family's newest (`newest`): not the
+/// running revision (the plan wants another image than it runs), nor, when
+/// [`older_cannot_run_it`], the revisions older than it. On the usual push (the service on the
+/// family's newest revision, a new image) that leaves none.
+pub fn worth_reading(newest: &[String], truth: &Truth) -> Vec<String> {
+    let running = family_revision(truth.running_revision()).map(|(_, r)| r);
+    let skip_older = older_cannot_run_it(truth);
+    newest
+        .iter()
+        .filter(|arn| {
+            let revision = family_revision(arn).map(|(_, r)| r);
+            revision != running && !(skip_older && revision < running)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether to list the family's revisions while the running one is read, before knowing that
+/// anything is to be deployed: when a push event names the digest the tag holds now (the main
+/// path, where a deploy is likely). Otherwise (the schedule, a late event) they are listed only
+/// once a deploy is wanted.
+pub fn list_early(pushed: Option<&str>, tag_digest: Option<&str>) -> bool {
+    pushed.is_some() && pushed == tag_digest
+}
+
 /// How many of the candidates (newest first) are read on their own before the others, which
-/// are read at once (one round trip instead of one per revision): the newest, when the service
-/// does not run it, since a retry after a partial failure finds the revision it registered
-/// there (one call, not the whole lookback); none otherwise (a push with the service on the
-/// newest, the usual case, reads all the older ones together).
+/// are read at once (one round trip instead of one per revision): the newest, when it is newer
+/// than the running revision, since a retry after a partial failure finds the revision it
+/// registered there (one call, not the whole lookback); none otherwise.
 pub fn read_alone(candidates: &[String], running: &str) -> usize {
-    usize::from(candidates.first().is_some_and(|newest| newest != running))
+    let revision = |arn: &str| family_revision(arn).map(|(_, r)| r);
+    usize::from(
+        candidates
+            .first()
+            .is_some_and(|newest| revision(newest) > revision(running)),
+    )
 }
 
 #[cfg(test)]
@@ -372,6 +424,7 @@ mod tests {
         Truth {
             tag: "latest".into(),
             tag_digest: tag.map(digest),
+            tag_pushed_at: None,
             container: container_of(&running, "sky-high-booker").unwrap(),
             running,
             rollout,
@@ -639,14 +692,58 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_is_read_alone_only_when_the_service_does_not_run_it() {
+    fn older_revisions_are_not_read_for_an_image_first_pushed_after_the_running_one() {
+        let arns: Vec<String> = [6, 5, 4, 3].into_iter().map(arn).collect();
+        let mut t = truth(Some(9), revision(5, &pinned(1)), Rollout::Completed);
+        let read = |t: &Truth| -> Vec<String> {
+            worth_reading(&arns, t)
+                .iter()
+                .map(|a| a.rsplit('/').next().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(read(&t), ["web:6", "web:4", "web:3"], "times unknown");
+        t.running.registered_at = Some(DateTime::from_secs(100));
+        assert_eq!(read(&t), ["web:6", "web:4", "web:3"], "push time unknown");
+        t.tag_pushed_at = Some(DateTime::from_secs(101));
+        assert_eq!(read(&t), ["web:6"], "pushed after: only the newer one");
+        t.tag_pushed_at = Some(DateTime::from_secs(100));
+        assert_eq!(read(&t), ["web:6", "web:4", "web:3"], "the same second");
+        t.tag_pushed_at = Some(DateTime::from_secs(40));
+        assert_eq!(
+            read(&t),
+            ["web:6", "web:4", "web:3"],
+            "a retag of an older image"
+        );
+    }
+
+    #[test]
+    fn the_family_is_listed_early_only_on_a_push_of_the_digest_the_tag_holds() {
+        let (now, old) = (digest(2), digest(1));
+        assert!(list_early(Some(&now), Some(&now)));
+        assert!(!list_early(Some(&old), Some(&now)), "a late push");
+        assert!(!list_early(None, Some(&now)), "the schedule");
+        assert!(!list_early(Some(&now), None), "the tag is gone");
+    }
+
+    #[test]
+    fn the_newest_is_read_alone_only_when_it_is_newer_than_the_running_revision() {
         let arns: Vec<String> = [3, 2, 1]
             .iter()
             .map(|n| format!("{FAMILY_ARN}:{n}"))
             .collect();
         assert_eq!(read_alone(&arns, &arns[0]), 0, "on the newest: all at once");
         assert_eq!(read_alone(&arns, &arns[1]), 1, "a retry's revision first");
-        assert_eq!(read_alone(&arns, &format!("{FAMILY_ARN}:9")), 1);
+        assert_eq!(
+            read_alone(&arns[1..], &arns[0]),
+            0,
+            "older ones: all at once"
+        );
+        let lagging = format!("{FAMILY_ARN}:9");
+        assert_eq!(
+            read_alone(&arns, &lagging),
+            0,
+            "a list that lags: all older"
+        );
         assert_eq!(read_alone(&[], &arns[0]), 0);
     }
 
@@ -700,24 +797,37 @@ mod tests {
         ]
     }
 
-    /// A family and a service that follow the plans, as ECS would.
+    /// A family and a service that follow the plans, as ECS would, and a repository that
+    /// keeps each image's first push time, as ECR does; time is the step's number.
     struct Model {
         revisions: Vec<TaskDefinition>,
         service: usize,
         tag: Option<u32>,
         registered: usize,
         rolled: Option<Rolled>,
+        now: i64,
+        first_pushed: std::collections::BTreeMap<u32, i64>,
     }
 
     impl Model {
         fn new() -> Model {
+            let mut first = revision(1, &format!("{URI}:latest"));
+            first.registered_at = Some(DateTime::from_secs(0));
             Model {
-                revisions: vec![revision(1, &format!("{URI}:latest"))],
+                revisions: vec![first],
                 service: 0,
                 tag: None,
                 registered: 0,
                 rolled: None,
+                now: 0,
+                first_pushed: Default::default(),
             }
+        }
+
+        /// The tag moves to digest `n`: pushed now, or retagged (then its push time stays).
+        fn tag(&mut self, n: u32) {
+            self.tag = Some(n);
+            self.first_pushed.entry(n).or_insert(self.now);
         }
 
         fn truth(&self) -> Truth {
@@ -726,6 +836,10 @@ mod tests {
                 self.revisions[self.service].clone(),
                 Rollout::NotListed,
             );
+            t.tag_pushed_at = self
+                .tag
+                .and_then(|n| self.first_pushed.get(&n))
+                .map(|at| DateTime::from_secs(*at));
             t.rolled = self.rolled.clone();
             t
         }
@@ -752,13 +866,14 @@ mod tests {
             }
         }
 
+        /// What `aws::candidates` reads.
         fn candidates(&self) -> Vec<TaskDefinition> {
             let arns: Vec<String> = self
                 .revisions
                 .iter()
                 .map(|r| r.task_definition_arn().unwrap().to_string())
                 .collect();
-            newest_first(&arns, "web", LOOKBACK)
+            worth_reading(&newest_first(&arns, "web", LOOKBACK), &self.truth())
                 .iter()
                 .map(|a| {
                     let n: usize = a.rsplit(':').next().unwrap().parse().unwrap();
@@ -786,6 +901,7 @@ mod tests {
                     let n = self.revisions.len() as u32 + 1;
                     let mut new = spec(&t.running, Some((t.container, image)));
                     new.task_definition_arn = Some(arn(n));
+                    new.registered_at = Some(DateTime::from_secs(self.now));
                     self.revisions.push(new);
                     self.registered += 1;
                     self.revisions.len() - 1
@@ -820,8 +936,9 @@ mod tests {
             let mut deployed = std::collections::BTreeSet::new();
             let mut rolled_back = false;
             for s in steps {
+                m.now += 1;
                 match s {
-                    Step::Tag(n) => m.tag = Some(n),
+                    Step::Tag(n) => m.tag(n),
                     Step::Untag => m.tag = None,
                     Step::Reconcile { fault } => {
                         if let Plan::Reuse { image, .. } | Plan::Register { image } = m.reconcile(fault) {
@@ -863,7 +980,7 @@ mod tests {
         #[test]
         fn deterministic(tag in proptest::option::of(1u32..4), on in 1u32..4, fault in any::<bool>()) {
             let mut m = Model::new();
-            m.tag = Some(on);
+            m.tag(on);
             m.reconcile(if fault { Fault::Update } else { Fault::None });
             m.tag = tag;
             let (t, c) = (m.truth(), m.candidates());

@@ -112,9 +112,17 @@ pub async fn reconcile(
     settings: &Settings,
     c: &Clients,
 ) -> Result<Outcome, RedeployError> {
-    let (truth, service_arn) = aws::truth(c, settings).await?;
+    let pushed = match hint {
+        Hint::Push { digest, tag } if *tag == settings.image_tag => Some(digest.as_str()),
+        _ => None,
+    };
+    let aws::Reading {
+        truth,
+        service_arn,
+        listed,
+    } = aws::truth(c, settings, pushed).await?;
     let candidates = match decide::wanted(&truth) {
-        Ok(image) => aws::candidates(c, &truth, &image).await?,
+        Ok(image) => aws::candidates(c, &truth, &image, listed).await?,
         Err(_) => Vec::new(),
     };
     let plan = decide::plan(&truth, &candidates);

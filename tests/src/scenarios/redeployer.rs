@@ -57,6 +57,16 @@ pub async fn release(w: &World, repository: &str, seed: u32) -> String {
     w.push_image(repository, "latest", seed).await
 }
 
+/// Waits for the next whole second. ECR records push times in whole seconds (moto too): after
+/// this, a push is seen as later than everything done before (a revision's `registeredAt`).
+pub async fn next_second() {
+    let into = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .subsec_millis();
+    tokio::time::sleep(Duration::from_millis(u64::from(1_010 - into))).await;
+}
+
 /// The redeployer's binary, built once per test process.
 pub fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();

@@ -8,6 +8,7 @@ mod errors;
 mod faults;
 pub mod iam;
 mod proxy;
+mod registered;
 pub mod request;
 pub mod resources;
 mod tags;
@@ -17,7 +18,7 @@ pub use iam::{Decision, Principal};
 
 use proxy::State;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 static STATE: OnceLock<Arc<State>> = OnceLock::new();
 static URL: OnceLock<String> = OnceLock::new();
@@ -29,6 +30,7 @@ pub const DEFAULT_DRAIN: Duration = Duration::from_secs(3);
 /// The rules the layer applies between naming a call and forwarding it.
 pub struct Rules {
     draining: Mutex<draining::Draining>,
+    registered: Mutex<registered::Registered>,
     iam: iam::Iam,
 }
 
@@ -51,6 +53,7 @@ impl Rules {
     fn new() -> Rules {
         Rules {
             draining: Mutex::new(draining::Draining::new(drain_from_env())),
+            registered: Mutex::default(),
             iam: iam::Iam::default(),
         }
     }
@@ -98,6 +101,14 @@ impl Rules {
                 .lock()
                 .unwrap()
                 .after(&call.operation, &ecs, &mut out, Instant::now());
+            let epoch = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("after 1970")
+                .as_secs_f64();
+            self.registered
+                .lock()
+                .unwrap()
+                .after(&call.operation, &mut out, epoch);
             answer.body = serde_json::to_vec(&out).expect("JSON");
         }
         answer

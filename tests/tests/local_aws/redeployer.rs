@@ -5,7 +5,8 @@ use aws_sdk_ecr::types::ImageIdentifier;
 use local_harness::http::{HttpResponse, Server};
 use local_harness::moto;
 use local_harness::scenarios::redeployer::{
-    ecr_event, foundations, release, revisions, schedule_event, service_image, settings, Redeployer,
+    ecr_event, foundations, next_second, release, revisions, schedule_event, service_image,
+    settings, Redeployer,
 };
 use local_harness::strict::{self, Fault, FaultKind};
 use local_harness::world::World;
@@ -154,6 +155,55 @@ async fn a_rollback_by_retag_rolls_back_onto_the_revision_that_ran_it() {
     // revisions are remembered by the warm function.
     assert_eq!(calls(&back), 5, "{back}");
     f.stop().await;
+}
+
+#[tokio::test]
+async fn a_cold_process_reads_older_revisions_only_for_an_image_that_may_have_run_before() {
+    let (w, repository, _, warm) = setup().await;
+    let mut digests = Vec::new();
+    for seed in [41, 42, 43] {
+        let digest = release(&w, &repository, seed).await;
+        let deployed = warm
+            .send(ecr_event("PUSH", &repository, Some("latest"), &digest))
+            .await
+            .unwrap();
+        assert_eq!(deployed["decision"], "deployed", "{deployed}");
+        digests.push(digest);
+    }
+    warm.stop().await;
+    let cold = || Redeployer::start(&w.endpoint, function_settings(&w, &repository));
+
+    // An image first pushed after the running revision was registered: no older one can run it.
+    next_second().await;
+    let new = release(&w, &repository, 44).await;
+    let f = cold().await;
+    let pushed = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &new))
+        .await
+        .unwrap();
+    f.stop().await;
+    assert_eq!(pushed["decision"], "deployed", "{pushed}");
+    assert_eq!(pushed["reused"], false, "{pushed}");
+    // DescribeImages and DescribeServices, then DescribeTaskDefinition (what runs) with
+    // ListTaskDefinitions, RegisterTaskDefinition, UpdateService, TagResource: none of the
+    // three older revisions is read.
+    assert_eq!(calls(&pushed), 7, "{pushed}");
+
+    // A retag of an older image (its push time stays the first push's): the older revisions
+    // are read, and the one that ran it is rolled onto again.
+    let before = revisions(&w).await;
+    w.push_image(&repository, "latest", 42).await;
+    let f = cold().await;
+    let back = f
+        .send(ecr_event("PUSH", &repository, Some("latest"), &digests[1]))
+        .await
+        .unwrap();
+    f.stop().await;
+    assert_eq!(back["decision"], "deployed", "{back}");
+    assert_eq!(back["reused"], true, "{back}");
+    assert!(calls(&back) > 7, "{back}");
+    assert_eq!(revisions(&w).await, before, "no revision registered");
+    assert!(service_image(&w).await.1.ends_with(&digests[1]));
 }
 
 #[tokio::test]
