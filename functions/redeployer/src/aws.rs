@@ -176,7 +176,8 @@ pub async fn truth(
             if !c.knows(&revision) && decide::list_early(pushed, tag_digest.as_deref()) =>
         {
             let (running, listed) = tokio::join!(c.revision(&revision), list(c, family));
-            (running?, Some(listed?))
+            // Speculative: a failed list fails nothing here; it is listed again if needed.
+            (running?, listed.ok())
         }
         _ => (c.revision(&revision).await?, None),
     };

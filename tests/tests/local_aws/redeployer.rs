@@ -207,6 +207,34 @@ async fn a_cold_process_reads_older_revisions_only_for_an_image_that_may_have_ru
 }
 
 #[tokio::test]
+async fn a_failed_early_listing_fails_nothing_that_did_not_need_it() {
+    let (w, repository, _, warm) = setup().await;
+    let digest = release(&w, &repository, 51).await;
+    let event = ecr_event("PUSH", &repository, Some("latest"), &digest);
+    let deployed = warm.send(event.clone()).await.unwrap();
+    assert_eq!(deployed["decision"], "deployed", "{deployed}");
+    warm.stop().await;
+
+    // The same push again, to a cold process (a duplicate delivery): it lists the family early,
+    // and that listing fails past the SDK's retries. Nothing was to be deployed, so nothing fails.
+    strict::inject(Fault {
+        action: "ecs:ListTaskDefinitions".into(),
+        matching: w.name("web"),
+        kind: FaultKind::ServerError,
+        times: 3,
+    });
+    let f = Redeployer::start(&w.endpoint, function_settings(&w, &repository)).await;
+    let again = f.send(event).await.expect("no failure");
+    f.stop().await;
+    assert_eq!(again["decision"], "nothing", "{again}");
+    assert_eq!(
+        strict::calls("ecs:ListTaskDefinitions", &w.name("web")),
+        3 + 1,
+        "the warm deploy's listing and the cold one's three attempts"
+    );
+}
+
+#[tokio::test]
 async fn a_retry_after_a_partial_failure_reuses_the_registered_revision() {
     let (w, repository, _, f) = setup().await;
     let (initial, _) = service_image(&w).await;
