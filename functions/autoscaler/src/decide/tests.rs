@@ -524,10 +524,9 @@ prop_compose! {
         threshold in proptest::option::of(0.0f64..100.0),
         managed in proptest::bool::weighted(0.2),
         enabled in proptest::bool::weighted(0.9),
-        n in 0u8..4,
     ) -> AlarmView {
         AlarmView {
-            name: format!("alarm-{n}"),
+            name: String::new(),
             metric: if memory { Metric::Memory } else { Metric::Cpu },
             direction, in_alarm, changed_at: NOW - ago, value, threshold, managed,
             actions_enabled: enabled,
@@ -553,6 +552,12 @@ prop_compose! {
         let mut s = settings();
         s.scale_out_cooldown_seconds = out_cd;
         s.scale_in_cooldown_seconds = in_cd;
+        // CloudWatch alarm names are unique in an account and region.
+        let alarms = alarms
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| AlarmView { name: format!("alarm-{i}"), ..a })
+            .collect();
         let mut o = observed(desired, min, min + span, alarms);
         {
             let v = svc(&mut o);
