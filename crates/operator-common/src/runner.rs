@@ -13,7 +13,9 @@
 //! On tokio's current-thread runtime: Lambda runs one invocation at a time and gives a 128 MB
 //! function a fraction of one vCPU, so worker threads buy nothing there, and starting them and
 //! waking tasks across them cost a cold start about 0.3 ms before the first `/next` (README,
-//! "Cold start"). The background build of the clients then runs while `/next` is in flight.
+//! "Cold start"). The clients' background build runs when the runtime's first `/next` first
+//! yields (on one thread: interleaved, not beside it; a thread of its own for it gained nothing
+//! measurable, since the first event waits for the clients anyway).
 //! The provisioner keeps worker threads: its deadline answer to CloudFormation must not wait
 //! on a handler that never yields.
 

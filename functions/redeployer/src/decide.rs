@@ -297,6 +297,10 @@ pub fn family_revision(arn: &str) -> Option<(&str, u64)> {
     Some((family, revision.parse().ok()?))
 }
 
+fn revision_number(arn: &str) -> Option<u64> {
+    family_revision(arn).map(|(_, revision)| revision)
+}
+
 /// The family's `n` newest revisions among `arns` (`…:task-definition/family:revision`),
 /// newest first. ListTaskDefinitions' familyPrefix is a prefix (`web` also lists `web-api`)
 /// and its sort is by family, then revision: both are redone here.
@@ -335,12 +339,12 @@ pub fn older_cannot_run_it(truth: &Truth) -> bool {
 /// [`older_cannot_run_it`], the revisions older than it. On the usual push (the service on the
 /// family's newest revision, a new image) that leaves none.
 pub fn worth_reading(newest: &[String], truth: &Truth) -> Vec<String> {
-    let running = family_revision(truth.running_revision()).map(|(_, r)| r);
+    let running = revision_number(truth.running_revision());
     let skip_older = older_cannot_run_it(truth);
     newest
         .iter()
         .filter(|arn| {
-            let revision = family_revision(arn).map(|(_, r)| r);
+            let revision = revision_number(arn);
             revision != running && !(skip_older && revision < running)
         })
         .cloned()
@@ -360,11 +364,10 @@ pub fn list_early(pushed: Option<&str>, tag_digest: Option<&str>) -> bool {
 /// than the running revision, since a retry after a partial failure finds the revision it
 /// registered there (one call, not the whole lookback); none otherwise.
 pub fn read_alone(candidates: &[String], running: &str) -> usize {
-    let revision = |arn: &str| family_revision(arn).map(|(_, r)| r);
     usize::from(
         candidates
             .first()
-            .is_some_and(|newest| revision(newest) > revision(running)),
+            .is_some_and(|newest| revision_number(newest) > revision_number(running)),
     )
 }
 
