@@ -64,7 +64,7 @@ FUNCTIONS := provisioner redeployer image-pruner autoscaler
 # Each function's main path cold and warm (median of BENCH_RUNS), beside a Python boto3 function
 # making the same calls (tests/bench/python/) on the same local AWS; README "Benchmarks". The
 # bench itself (its Runtime API, the strict layer) is optimised too: its time is in every figure.
-BENCH_RUNS ?= 15
+BENCH_RUNS ?= 21
 bench: tools
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p $(f) --bin $(f))
 	@# Apart: built together, cargo would give the functions the harness's features.

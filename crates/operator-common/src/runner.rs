@@ -16,8 +16,9 @@
 //! "Cold start"). The clients' background build runs when the runtime's first `/next` first
 //! yields (on one thread: interleaved, not beside it; a thread of its own for it gained nothing
 //! measurable, since the first event waits for the clients anyway).
-//! The provisioner keeps worker threads: its deadline answer to CloudFormation must not wait
-//! on a handler that never yields.
+//! The provisioner too, with its custom-resource handlers on a second thread
+//! (`custom_resource::handler_thread`): its deadline answer to CloudFormation must not wait on
+//! a handler that never yields.
 
 use crate::error::{diagnostic, ErrorKind, FunctionError};
 use crate::settings::{Env, FromEnv};

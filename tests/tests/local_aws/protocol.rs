@@ -4,7 +4,8 @@ use local_harness::cfn::{Answer, Cfn};
 use local_harness::http::{HttpResponse, Server};
 use local_harness::runtime_api::LambdaProcess;
 use local_harness::world::World;
-use operator_common::custom_resource::{handle_invocation, Failure, ResponseSender, Success};
+use operator_common::custom_resource::{handle_invocation, handle_invocation_on, handler_thread};
+use operator_common::custom_resource::{Failure, ResponseSender, Success};
 use operator_common::error::diagnostic;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime};
@@ -80,10 +81,12 @@ async fn a_handler_still_running_at_the_deadline_answers_failed_in_time() {
     assert_eq!(a.physical_id, "sky", "a failed Update keeps its id");
 }
 
-// The provisioner's runtime (main.rs): with one thread, a handler that never yields (a loop,
-// a blocking call) would hold the deadline's timer too, and CloudFormation would wait an hour.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The provisioner's runtimes (main.rs): the invocation on a current-thread runtime, the
+// handler on a thread of its own. On one thread, a handler that never yields (a loop, a
+// blocking call) would hold the deadline's timer too, and CloudFormation would wait an hour.
+#[tokio::test]
 async fn a_handler_that_never_yields_still_answers_failed_in_time() {
+    let handlers = handler_thread().expect("a thread for the handler");
     let cfn = Cfn::new("blocked").await;
     let p = cfn.request(
         "Update",
@@ -96,12 +99,18 @@ async fn a_handler_that_never_yields_still_answers_failed_in_time() {
     let sender = quick_sender();
     let deadline = SystemTime::now() + sender.worst_case() + Duration::from_secs(2);
     let blocked_until = deadline + Duration::from_secs(1);
-    handle_invocation(p.event.clone(), deadline, &sender, move |_| async move {
-        if let Ok(left) = blocked_until.duration_since(SystemTime::now()) {
-            std::thread::sleep(left);
-        }
-        Ok::<Success, Failure>(Success::default())
-    })
+    handle_invocation_on(
+        &handlers,
+        p.event.clone(),
+        deadline,
+        &sender,
+        move |_| async move {
+            if let Ok(left) = blocked_until.duration_since(SystemTime::now()) {
+                std::thread::sleep(left);
+            }
+            Ok::<Success, Failure>(Success::default())
+        },
+    )
     .await
     .expect("answered");
     assert!(SystemTime::now() < deadline, "answered before the deadline");

@@ -5,6 +5,7 @@ use crate::error::{ErrorKind, FunctionError};
 use serde_json::Value;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 /// Why an invocation ends in an error (which makes Lambda retry it).
@@ -37,8 +38,27 @@ pub fn answer_by(deadline: SystemTime, sender: &ResponseSender) -> Instant {
 
 /// Handles one Lambda invocation carrying a custom-resource request: parses it, runs
 /// `handler` and answers. Returns an error only when no answer could be delivered, so that
-/// Lambda's retry of the asynchronous invocation gets another chance.
+/// Lambda's retry of the asynchronous invocation gets another chance. The handler runs on the
+/// caller's runtime: without worker threads there, a handler that never yields holds the
+/// answer too ([`handle_invocation_on`] runs it elsewhere).
 pub async fn handle_invocation<F, Fut>(
+    event: Value,
+    deadline: SystemTime,
+    sender: &ResponseSender,
+    handler: F,
+) -> Result<Response, InvocationError>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Success, Failure>> + Send + 'static,
+{
+    let here = Handle::current();
+    handle_invocation_on(&here, event, deadline, sender, handler).await
+}
+
+/// [`handle_invocation`], with the handler run by `handlers` (the provisioner's
+/// [`super::handler_thread`]) and the answer sent from the caller's runtime.
+pub async fn handle_invocation_on<F, Fut>(
+    handlers: &Handle,
     event: Value,
     deadline: SystemTime,
     sender: &ResponseSender,
@@ -59,11 +79,11 @@ where
                 request_id = %request.request_id,
                 "custom-resource request"
             );
-            Ok(answer(request, by, sender, handler).await?)
+            Ok(answer(request, by, sender, handlers, handler).await?)
         }
         Err(ParseError::PropertiesNotAMap(request)) => {
             let reason = "ResourceProperties must be a map of property names to values";
-            Ok(answer(*request, by, sender, |_| async move {
+            Ok(answer(*request, by, sender, handlers, |_| async move {
                 Err(Failure::new(reason))
             })
             .await?)

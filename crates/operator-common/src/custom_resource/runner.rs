@@ -1,6 +1,7 @@
 use super::{Request, RequestKind, Response, ResponseSender, SendError, Status};
 use std::collections::BTreeMap;
 use std::future::Future;
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tracing::{Instrument, Span};
 
@@ -50,13 +51,17 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Runs `handler` on `request` and answers CloudFormation, whatever happens: the handler's
-/// outcome, FAILED if it panics, FAILED if it is still running at `answer_by`. Returns the
-/// response sent, or the delivery error once the sender's bounded attempts are spent.
+/// Runs `handler` on `request` as a task of `handlers` (a runtime) and answers CloudFormation
+/// from the caller's, whatever happens: the handler's outcome, FAILED if it panics, FAILED if
+/// it is still running at `answer_by`. Returns the response sent, or the delivery error once
+/// the sender's bounded attempts are spent. On a current-thread runtime, `handlers` must be
+/// another thread's ([`super::handler_thread`]), or a handler that never yields keeps the
+/// answer from going out.
 pub async fn answer<F, Fut>(
     request: Request,
     answer_by: Instant,
     sender: &ResponseSender,
+    handlers: &Handle,
     handler: F,
 ) -> Result<Response, SendError>
 where
@@ -73,7 +78,7 @@ where
         }
         _ => {
             // The task keeps the invocation's span, so its lines carry the request id.
-            let task = tokio::spawn(handler(request.clone()).instrument(Span::current()));
+            let task = handlers.spawn(handler(request.clone()).instrument(Span::current()));
             let abort = task.abort_handle();
             match tokio::time::timeout_at(answer_by, task).await {
                 Ok(Ok(outcome)) => outcome,
@@ -200,10 +205,17 @@ mod tests {
             backoff: std::time::Duration::ZERO,
         };
         let by = Instant::now() + std::time::Duration::from_secs(30);
-        let _ = answer(request(RequestKind::Create), by, &nowhere, |_| async move {
-            *inside.lock().unwrap() = Span::current().id();
-            Ok(Success::default())
-        })
+        let here = Handle::current();
+        let _ = answer(
+            request(RequestKind::Create),
+            by,
+            &nowhere,
+            &here,
+            |_| async move {
+                *inside.lock().unwrap() = Span::current().id();
+                Ok(Success::default())
+            },
+        )
         .instrument(invocation.clone())
         .await;
         assert!(invocation.id().is_some());
