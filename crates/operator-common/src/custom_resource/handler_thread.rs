@@ -12,7 +12,8 @@ use tokio::runtime::{Builder, Handle};
 /// Starts a thread named `custom-resource-handler` running a current-thread runtime for the
 /// life of the process, and returns its handle: [`super::answer`]'s handler goes there. The
 /// SDK connections a handler opens are driven by that runtime too, so it must outlive them:
-/// start one per process (tests that need one start their own).
+/// start one per process (tests that need one start their own). A handler that never returns
+/// keeps the thread: the process's later requests then time out and answer FAILED, in time.
 pub fn handler_thread() -> std::io::Result<Handle> {
     let runtime = Builder::new_current_thread().enable_all().build()?;
     let handle = runtime.handle().clone();
